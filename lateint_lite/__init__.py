@@ -1,0 +1,76 @@
+"""lateint-lite: an embedded late-interaction (ColBERT-style) retrieval engine.
+
+    import lateint_lite as li
+    with li.open("docs.lateint", create=True) as idx:
+        idx.add([{"id": "a1", "text": "..."}])
+        hits = idx.search("query text", k=10)
+
+Heavy modules (numpy, numba, onnxruntime) load on first use of ``open``,
+``Index`` and friends, so ``import lateint_lite`` and the CLI start fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import (
+    CorruptIndexError,
+    DocumentNotFoundError,
+    DuplicateIdError,
+    EmptyIndexError,
+    ExtensionError,
+    IndexVersionError,
+    InvalidInputError,
+    LateIntError,
+    ModelError,
+    ModelMismatchError,
+    NotAnIndexError,
+    ReadOnlyError,
+)
+
+if TYPE_CHECKING:
+    from .documents import Document, Hit
+    from .encoder import Encoder, OnnxEncoder
+    from .index import Index, open
+
+_LAZY = {
+    "open": "index",
+    "Index": "index",
+    "Document": "documents",
+    "Hit": "documents",
+    "Encoder": "encoder",
+    "OnnxEncoder": "encoder",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lateint_lite' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)
+
+
+__all__ = [
+    "__version__",
+    "open",
+    "Index",
+    "Document",
+    "Hit",
+    "Encoder",
+    "OnnxEncoder",
+    "LateIntError",
+    "InvalidInputError",
+    "DuplicateIdError",
+    "DocumentNotFoundError",
+    "NotAnIndexError",
+    "IndexVersionError",
+    "CorruptIndexError",
+    "ModelError",
+    "ModelMismatchError",
+    "EmptyIndexError",
+    "ReadOnlyError",
+    "ExtensionError",
+]

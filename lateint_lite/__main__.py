@@ -1,0 +1,5 @@
+"""``python -m lateint_lite`` runs the CLI."""
+
+from .cli import main
+
+raise SystemExit(main())

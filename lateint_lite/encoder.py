@@ -1,0 +1,251 @@
+"""Text to token vectors: the Encoder protocol and the ONNX implementation.
+
+The ONNX encoder is driven entirely by a :class:`~lateint_lite.manifest.ModelManifest`:
+max lengths, prefixes, ColBERT-style markers, [MASK] query expansion and the
+document skiplist. Batches are formed from length-sorted texts so padding stays
+small; padding positions never reach the output.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelError
+from .manifest import ModelManifest, load_manifest
+
+ProgressCallback = Callable[[int], None]
+KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Anything that turns texts into L2-normalized float32 token matrices."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity of the weights (sha256 of the ONNX file for real models)."""
+        ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int = 16, progress: ProgressCallback | None = None
+    ) -> list[np.ndarray]: ...
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray]: ...
+
+
+def l2_normalize(matrix: np.ndarray) -> np.ndarray:
+    """Row-normalize in float32; all-zero rows stay zero."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Index batches over items sorted by length (longest first)."""
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class OnnxEncoder:
+    """Per-token encoder over an ONNX graph and a ``tokenizers`` tokenizer.
+
+    Two onnxruntime sessions share the weights file: queries run on one session
+    using all ``threads`` intra-op threads (lowest latency for one short text);
+    documents run on a single-threaded session fed by ``threads`` worker threads
+    (measured 38.8 vs 31.8 docs/s on 2 cores, see docs/ARCHITECTURE.md).
+    """
+
+    def __init__(self, manifest: ModelManifest, *, threads: int | None = None, verify: bool = True) -> None:
+        from tokenizers import Tokenizer
+
+        if verify:
+            manifest.verify_files()
+        self.manifest = manifest
+        self.threads = max(1, threads or os.cpu_count() or 1)
+        try:
+            self._query_tokenizer = Tokenizer.from_file(str(manifest.tokenizer_path))
+            self._doc_tokenizer = Tokenizer.from_file(str(manifest.tokenizer_path))
+        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            raise ModelError(f"{manifest.tokenizer_path}: cannot load tokenizer: {exc}") from exc
+        self._query_marker = self._token_id(manifest.query.marker)
+        self._doc_marker = self._token_id(manifest.document.marker)
+        self._mask_id = self._token_id(manifest.query.mask_token) if manifest.query.expand_to else None
+        self._pad_id = self._token_id("[PAD]", required=False) or 0
+        self._skip_ids = np.array(
+            sorted({i for t in manifest.document.skiplist if (i := self._token_id(t, required=False)) is not None}),
+            dtype=np.int64,
+        )
+        self._configure(self._query_tokenizer, manifest.query.max_length, self._query_marker)
+        self._configure(self._doc_tokenizer, manifest.document.max_length, self._doc_marker)
+        self._query_session = self._open_session(self.threads)
+        self._doc_session: object | None = None
+        self._session_lock = threading.Lock()
+        self._inputs = [i.name for i in self._query_session.get_inputs()]
+        unknown = [n for n in self._inputs if n not in KNOWN_INPUTS]
+        if unknown or "input_ids" not in self._inputs:
+            raise ModelError(f"{manifest.model_path}: unsupported ONNX inputs {self._inputs}")
+        if manifest.output not in [o.name for o in self._query_session.get_outputs()]:
+            raise ModelError(f"{manifest.model_path}: no output named {manifest.output!r}")
+
+    @classmethod
+    def from_model(cls, model: str | os.PathLike[str] | None = None, **kwargs: Any) -> OnnxEncoder:
+        """Load a model by bundled name or folder path (None: the default model)."""
+        return cls(load_manifest(None if model is None else str(model)), **kwargs)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest.model.sha256
+
+    @property
+    def dim(self) -> int:
+        return self.manifest.dim
+
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int = 16, progress: ProgressCallback | None = None
+    ) -> list[np.ndarray]:
+        """Token matrices for documents, in input order."""
+        prefixed = [self.manifest.document.prefix + t for t in texts]
+        encodings = self._doc_tokenizer.encode_batch(prefixed)
+        ids = [self._with_marker(np.array(e.ids, dtype=np.int64), self._doc_marker) for e in encodings]
+        attend = [np.ones(len(i), dtype=np.int64) for i in ids]
+        vectors = self._run(self._document_session(), ids, attend, batch_size, self.threads, progress)
+        if self._skip_ids.size:
+            vectors = [self._drop_skipped(v, i) for v, i in zip(vectors, ids)]
+        return vectors
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray]:
+        """Token matrices for queries, expanded with [MASK] when the manifest asks."""
+        cfg = self.manifest.query
+        encodings = self._query_tokenizer.encode_batch([cfg.prefix + t for t in texts])
+        ids = [self._with_marker(np.array(e.ids, dtype=np.int64), self._query_marker) for e in encodings]
+        attend = [np.ones(len(i), dtype=np.int64) for i in ids]
+        if cfg.expand_to and self._mask_id is not None:
+            for n, row in enumerate(ids):
+                pad = max(cfg.expand_to - len(row), 0)
+                ids[n] = np.concatenate([row, np.full(pad, self._mask_id, dtype=np.int64)])
+                attend[n] = np.concatenate([attend[n], np.full(pad, int(cfg.attend_to_expansion), dtype=np.int64)])
+        return self._run(self._query_session, ids, attend, batch_size, 1, None, keep_unattended=True)
+
+    def _open_session(self, intra_op_threads: int) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            return ort.InferenceSession(
+                str(self.manifest.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own non-exported exception types
+            raise ModelError(f"{self.manifest.model_path}: cannot load ONNX model: {exc}") from exc
+
+    def _document_session(self) -> Any:
+        if self.threads == 1:
+            return self._query_session
+        with self._session_lock:
+            if self._doc_session is None:
+                self._doc_session = self._open_session(1)
+            return self._doc_session
+
+    def _token_id(self, token: str | None, *, required: bool = True) -> int | None:
+        if token is None:
+            return None
+        token_id = self._doc_tokenizer.token_to_id(token)
+        if token_id is None and required:
+            raise ModelError(f"token {token!r} from the manifest is not in the tokenizer's vocabulary")
+        return token_id
+
+    @staticmethod
+    def _configure(tokenizer: Any, max_length: int, marker: int | None) -> None:
+        tokenizer.no_padding()
+        room = max_length - (1 if marker is not None else 0)
+        tokenizer.enable_truncation(max_length=room)
+
+    @staticmethod
+    def _with_marker(ids: np.ndarray, marker: int | None) -> np.ndarray:
+        if marker is None or ids.size == 0:
+            return ids
+        return np.concatenate([ids[:1], [marker], ids[1:]]).astype(np.int64)
+
+    def _drop_skipped(self, vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        keep = ~np.isin(ids[: len(vectors)], self._skip_ids)
+        return vectors[keep] if keep.any() else vectors[:1]
+
+    def _run(
+        self,
+        session: Any,
+        ids: list[np.ndarray],
+        attend: list[np.ndarray],
+        batch_size: int,
+        workers: int,
+        progress: ProgressCallback | None,
+        keep_unattended: bool = False,
+    ) -> list[np.ndarray]:
+        """Run length-sorted batches over ``workers`` threads; results in input order."""
+        limit = self.manifest.max_batch_size or batch_size
+        batches = length_sorted_batches([len(i) for i in ids], max(1, min(batch_size, limit)))
+        out: list[np.ndarray] = [np.empty((0, self.dim), np.float32)] * len(ids)
+
+        def run_batch(batch: np.ndarray) -> list[tuple[int, np.ndarray]]:
+            return self._run_batch(session, batch, ids, attend, keep_unattended)
+
+        if workers > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                results: Iterable[list[tuple[int, np.ndarray]]] = pool.map(run_batch, batches)
+                self._collect(results, out, progress)
+        else:
+            self._collect(map(run_batch, batches), out, progress)
+        return out
+
+    @staticmethod
+    def _collect(
+        results: Iterable[list[tuple[int, np.ndarray]]], out: list[np.ndarray], progress: ProgressCallback | None
+    ) -> None:
+        for pairs in results:
+            for i, states in pairs:
+                out[i] = states
+            if progress is not None:
+                progress(len(pairs))
+
+    def _run_batch(
+        self,
+        session: Any,
+        batch: np.ndarray,
+        ids: list[np.ndarray],
+        attend: list[np.ndarray],
+        keep_unattended: bool,
+    ) -> list[tuple[int, np.ndarray]]:
+        width = max(len(ids[i]) for i in batch)
+        input_ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, i in enumerate(batch):
+            input_ids[row, : len(ids[i])] = ids[i]
+            mask[row, : len(ids[i])] = attend[i]
+        feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+        hidden = session.run([self.manifest.output], {k: feeds[k] for k in self._inputs})[0]
+        if hidden.ndim != 3 or hidden.shape[2] != self.dim:
+            raise ModelError(f"model output has shape {hidden.shape}, manifest says dim {self.dim}")
+        pairs = []
+        for row, i in enumerate(batch):
+            states = hidden[row, : len(ids[i])]
+            if not keep_unattended:
+                states = states[attend[i].astype(bool)]
+            pairs.append((int(i), l2_normalize(states) if self.manifest.normalize else states.astype(np.float32)))
+        return pairs

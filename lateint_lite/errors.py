@@ -1,0 +1,61 @@
+"""Exceptions raised by lateint-lite.
+
+Every error a caller can cause is a :class:`LateIntError`; the CLI prints its
+message on one line and exits non-zero. Input errors also subclass the matching
+built-in (``ValueError``, ``KeyError``) so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class LateIntError(Exception):
+    """Base class of every error lateint-lite raises on purpose."""
+
+    exit_code = 1
+
+
+class InvalidInputError(LateIntError, ValueError):
+    """An argument or document is malformed (empty text, bad id, k <= 0, ...)."""
+
+
+class DuplicateIdError(InvalidInputError):
+    """A document id is given twice, or already exists and upsert was not asked for."""
+
+
+class DocumentNotFoundError(LateIntError, KeyError):
+    """No document has the requested id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "document not found"
+
+
+class NotAnIndexError(LateIntError):
+    """The file is not SQLite, or is SQLite but not a lateint-lite index."""
+
+
+class IndexVersionError(LateIntError):
+    """The index was written by a newer schema than this library understands."""
+
+
+class CorruptIndexError(LateIntError):
+    """Stored data fails validation (lengths, offsets, codes out of range)."""
+
+
+class ModelError(LateIntError):
+    """A model folder or manifest is missing, malformed, or fails its checksum."""
+
+
+class ModelMismatchError(LateIntError):
+    """The index was built with a different model than the one supplied."""
+
+
+class EmptyIndexError(LateIntError):
+    """A search was asked of an index that holds no documents."""
+
+
+class ReadOnlyError(LateIntError):
+    """A write was attempted on an index opened read-only."""
+
+
+class ExtensionError(LateIntError):
+    """The sqlite-vec extension could not be loaded."""

@@ -1,0 +1,350 @@
+"""All SQL of lateint-lite: connection setup, DDL, reads and writes.
+
+The index is one SQLite file opened through ``apsw`` (it ships a current SQLite
+and can always load extensions, which the stdlib ``sqlite3`` cannot on many
+Pythons; see docs/ARCHITECTURE.md). ``sqlite-vec`` is loaded into every
+connection; it holds the pooled per-document vectors and the centroids.
+
+Nothing here interprets blobs: callers get bytes and validate them (codec.py).
+Writers wrap their calls in :meth:`Store.write`, one ``BEGIN IMMEDIATE``
+transaction that rolls back on any exception.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apsw
+import numpy as np
+import sqlite_vec
+
+from .errors import ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
+from .schema import APPLICATION_ID, SCHEMA_VERSION, FileState, classify
+
+BUSY_TIMEOUT_MS = 10_000
+MMAP_BYTES = 1 << 30
+CACHE_KIB = 64 * 1024
+#: Largest number of host parameters per statement we generate (SQLite allows 32766).
+PARAM_CHUNK = 900
+
+_SCHEMA_V1 = """
+CREATE TABLE meta(
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE documents(
+    doc_id   INTEGER PRIMARY KEY,
+    ext_id   TEXT NOT NULL UNIQUE,
+    text     TEXT NOT NULL,
+    meta     TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(meta)),
+    n_tokens INTEGER NOT NULL CHECK (n_tokens > 0),
+    added_at REAL NOT NULL
+);
+
+CREATE TABLE doc_tokens(
+    doc_id  INTEGER PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
+    codes   BLOB,
+    payload BLOB NOT NULL
+);
+
+CREATE TABLE codec_arrays(
+    name  TEXT PRIMARY KEY,
+    dtype TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    data  BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE ivf(
+    centroid_id INTEGER PRIMARY KEY,
+    doc_ids     BLOB NOT NULL
+);
+
+CREATE VIRTUAL TABLE doc_vectors USING vec0(embedding float[{dim}] distance_metric=cosine);
+
+CREATE VIRTUAL TABLE documents_fts USING fts5(
+    text, content='documents', content_rowid='doc_id',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER documents_fts_insert AFTER INSERT ON documents BEGIN
+    INSERT INTO documents_fts(rowid, text) VALUES (new.doc_id, new.text);
+END;
+CREATE TRIGGER documents_fts_delete AFTER DELETE ON documents BEGIN
+    INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.doc_id, old.text);
+END;
+CREATE TRIGGER documents_fts_update AFTER UPDATE OF text ON documents BEGIN
+    INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.doc_id, old.text);
+    INSERT INTO documents_fts(rowid, text) VALUES (new.doc_id, new.text);
+END;
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """One row of ``documents`` as stored."""
+
+    doc_id: int
+    ext_id: str
+    text: str
+    meta_json: str
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """Everything one document insert writes, already encoded."""
+
+    ext_id: str
+    text: str
+    meta_json: str
+    n_tokens: int
+    codes: bytes | None
+    payload: bytes
+    pooled: bytes
+
+
+def sqlite_vec_version() -> str:
+    """Version string of the bundled sqlite-vec extension."""
+    return str(getattr(sqlite_vec, "__version__", "unknown"))
+
+
+class Store:
+    """One apsw connection to one index file, plus every query the library runs."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = False, readonly: bool = False) -> None:
+        self.path = str(path)
+        self.readonly = readonly
+        if not create and not Path(self.path).exists():
+            raise NotAnIndexError(f"{self.path}: no such index (create it with `lateint init` or create=True)")
+        if create and readonly:
+            raise LateIntError("an index cannot be created read-only")
+        flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        try:
+            self._conn = apsw.Connection(self.path, flags=flags)
+        except apsw.CantOpenError as exc:
+            raise NotAnIndexError(f"{self.path}: cannot open: {exc}") from exc
+        self._lock = threading.RLock()
+        try:
+            self._configure()
+            self.state = self._classify()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- connection -----------------------------------------------------------------
+
+    def _configure(self) -> None:
+        conn = self._conn
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        try:
+            conn.enable_load_extension(True)
+            conn.load_extension(sqlite_vec.loadable_path())
+            conn.enable_load_extension(False)
+        except apsw.Error as exc:
+            raise ExtensionError(f"cannot load sqlite-vec: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if not self.readonly:
+                conn.execute("PRAGMA synchronous=NORMAL")
+        except apsw.NotADBError as exc:
+            raise NotAnIndexError(f"{self.path}: not a SQLite database") from exc
+
+    def _classify(self) -> FileState:
+        try:
+            app_id = self._scalar("PRAGMA application_id")
+            version = self._scalar("PRAGMA user_version")
+            has_tables = bool(self._scalar("SELECT count(*) FROM sqlite_master"))
+        except (apsw.NotADBError, apsw.CorruptError) as exc:
+            raise NotAnIndexError(f"{self.path}: not a SQLite database ({exc})") from exc
+        return classify(int(app_id), int(version), has_tables, self.path)
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._conn.close()
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction; rolls back on any exception."""
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path}: index is open read-only")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every read inside sees the same committed state."""
+        with self._lock:
+            if not self._conn.get_autocommit():  # already inside write() or snapshot()
+                yield
+                return
+            self._conn.execute("BEGIN DEFERRED")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes when another connection commits (``PRAGMA data_version``)."""
+        return int(self._scalar("PRAGMA data_version"))
+
+    # -- schema ---------------------------------------------------------------------
+
+    def initialize(self, dim: int, meta: dict[str, str]) -> None:
+        """Create schema v1 in an empty file, in one transaction, with WAL on."""
+        if self.state is not FileState.EMPTY:
+            raise LateIntError(f"{self.path}: already initialized")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        with self.write():
+            self._conn.execute(_SCHEMA_V1.format(dim=int(dim)))
+            self._put_meta(meta)
+            self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.state = FileState.CURRENT
+
+    # -- meta -----------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return {k: v for k, v in self._conn.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Upsert meta keys; call inside :meth:`write`."""
+        self._put_meta(values)
+
+    def _put_meta(self, values: dict[str, str]) -> None:
+        self._conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [(k, str(v)) for k, v in values.items()],
+        )
+
+    # -- documents ------------------------------------------------------------------
+
+    def existing_ext_ids(self, ext_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(ext_ids):
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._conn.execute(f"SELECT ext_id FROM documents WHERE ext_id IN ({marks})", chunk))
+        return found
+
+    def insert_documents(self, docs: Iterable[NewDocument]) -> list[int]:
+        """Insert documents with their token payload and pooled vector; inside :meth:`write`."""
+        now = time.time()
+        ids: list[int] = []
+        for doc in docs:
+            self._conn.execute(
+                "INSERT INTO documents(ext_id, text, meta, n_tokens, added_at) VALUES (?, ?, ?, ?, ?)",
+                (doc.ext_id, doc.text, doc.meta_json, doc.n_tokens, now),
+            )
+            doc_id = self._conn.last_insert_rowid()
+            self._conn.execute(
+                "INSERT INTO doc_tokens(doc_id, codes, payload) VALUES (?, ?, ?)", (doc_id, doc.codes, doc.payload)
+            )
+            self._conn.execute("INSERT INTO doc_vectors(rowid, embedding) VALUES (?, ?)", (doc_id, doc.pooled))
+            ids.append(doc_id)
+        return ids
+
+    def delete_documents(self, ext_ids: Sequence[str]) -> list[int]:
+        """Delete by external id; returns the internal ids removed. Inside :meth:`write`."""
+        removed: list[int] = []
+        for chunk in _chunks(ext_ids):
+            marks = ",".join("?" * len(chunk))
+            doc_ids = [r[0] for r in self._conn.execute(f"SELECT doc_id FROM documents WHERE ext_id IN ({marks})", chunk)]
+            if not doc_ids:
+                continue
+            id_marks = ",".join("?" * len(doc_ids))
+            self._conn.execute(f"DELETE FROM doc_tokens WHERE doc_id IN ({id_marks})", doc_ids)
+            self._conn.execute(f"DELETE FROM doc_vectors WHERE rowid IN ({id_marks})", doc_ids)
+            self._conn.execute(f"DELETE FROM documents WHERE doc_id IN ({id_marks})", doc_ids)
+            removed.extend(doc_ids)
+        return removed
+
+    def document_by_ext_id(self, ext_id: str) -> DocumentRow | None:
+        row = self._conn.execute(
+            "SELECT doc_id, ext_id, text, meta, n_tokens FROM documents WHERE ext_id = ?", (ext_id,)
+        ).fetchone()
+        return None if row is None else DocumentRow(*row)
+
+    def documents_by_doc_ids(self, doc_ids: Sequence[int]) -> dict[int, DocumentRow]:
+        rows: dict[int, DocumentRow] = {}
+        for chunk in _chunks([int(i) for i in doc_ids]):
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(
+                f"SELECT doc_id, ext_id, text, meta, n_tokens FROM documents WHERE doc_id IN ({marks})", chunk
+            ):
+                rows[row[0]] = DocumentRow(*row)
+        return rows
+
+    def iter_ext_ids(self) -> Iterator[str]:
+        for (ext_id,) in self._conn.execute("SELECT ext_id FROM documents ORDER BY doc_id"):
+            yield ext_id
+
+    def counts(self) -> tuple[int, int]:
+        """(number of documents, number of stored tokens)."""
+        row = self._conn.execute("SELECT count(*), coalesce(sum(n_tokens), 0) FROM documents").fetchone()
+        return int(row[0]), int(row[1])
+
+    def iter_token_payloads(self) -> Iterator[tuple[int, int, bytes | None, bytes]]:
+        """(doc_id, n_tokens, codes, payload) for every document, by doc_id."""
+        yield from self._conn.execute(
+            "SELECT d.doc_id, d.n_tokens, t.codes, t.payload FROM documents d "
+            "JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
+        )
+
+    def token_payloads(self, doc_ids: Sequence[int]) -> Iterator[tuple[int, int, bytes | None, bytes]]:
+        """(doc_id, n_tokens, codes, payload) for the given documents, in one batched query per chunk."""
+        for chunk in _chunks([int(i) for i in doc_ids]):
+            marks = ",".join("?" * len(chunk))
+            yield from self._conn.execute(
+                "SELECT d.doc_id, d.n_tokens, t.codes, t.payload FROM documents d "
+                f"JOIN doc_tokens t ON t.doc_id = d.doc_id WHERE d.doc_id IN ({marks})",
+                chunk,
+            )
+
+    # -- single-vector and lexical ----------------------------------------------------
+
+    def pooled_knn(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(doc_id, cosine distance) of the k nearest pooled document vectors (sqlite-vec)."""
+        blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+        return [
+            (int(r[0]), float(r[1]))
+            for r in self._conn.execute(
+                "SELECT rowid, distance FROM doc_vectors WHERE embedding MATCH ? AND k = ?", (blob, int(k))
+            )
+        ]
+
+    # -- sizes ----------------------------------------------------------------------
+
+    def storage_bytes(self) -> dict[str, int]:
+        """Bytes of token payload, codes and text, plus the file's page total."""
+        row = self._conn.execute(
+            "SELECT coalesce(sum(length(payload)), 0), coalesce(sum(length(codes)), 0) FROM doc_tokens"
+        ).fetchone()
+        text = self._scalar("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM documents")
+        pages = self._scalar("PRAGMA page_count") * self._scalar("PRAGMA page_size")
+        return {"payload": int(row[0]), "codes": int(row[1]), "text": int(text), "file": int(pages)}
+
+
+def _chunks(values: Sequence[Any], size: int = PARAM_CHUNK) -> Iterator[list[Any]]:
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
