@@ -1,0 +1,147 @@
+"""The lateint CLI, run in-process with the real default model."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lateint_lite.cli import main
+
+pytestmark = pytest.mark.model
+
+CORPUS = [
+    {"id": "tides", "text": "The Moon's gravity pulls on the oceans and causes tides.", "meta": {"lang": "en"}},
+    {"id": "bread", "text": "Bread rises because yeast releases carbon dioxide.", "meta": {"lang": "en"}},
+    {"_id": "volcano", "title": "Volcanoes", "text": "Molten rock reaches the surface at volcanoes."},
+]
+
+
+def run(*argv):
+    out = io.StringIO()
+    code = main(list(argv), stdout=out)
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in CORPUS) + "\n")
+    return path
+
+
+@pytest.fixture
+def built(tmp_path, corpus_file):
+    index = tmp_path / "cli.lateint"
+    code, out = run("add", str(index), str(corpus_file), "--no-progress")
+    assert code == 0, out
+    assert "added 3 documents" in out
+    return index
+
+
+def test_search_prints_ranked_tab_separated_hits(built):
+    code, out = run("search", str(built), "why are there tides?", "-k", "2")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 2
+    rank, score, doc_id, snippet = lines[0].split("\t")
+    assert (rank, doc_id) == ("1", "tides")
+    assert float(score) > float(lines[1].split("\t")[1])
+
+
+def test_search_json(built):
+    code, out = run("search", str(built), "yeast", "--json", "-k", "3")
+    assert code == 0
+    hits = json.loads(out)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert hits[0]["id"] == "bread"
+    assert hits[0]["meta"] == {"lang": "en"}
+
+
+def test_get_info_delete(built):
+    code, out = run("get", str(built), "volcano", "--json")
+    doc = json.loads(out)
+    assert doc["text"].startswith("Volcanoes\n\nMolten rock")
+    assert doc["meta"] == {"title": "Volcanoes"}
+    code, out = run("info", str(built), "--json")
+    info = json.loads(out)
+    assert info["documents"] == 3 and info["model"] == "minilm-l6-v2" and info["dim"] == 384
+    code, out = run("delete", str(built), "bread")
+    assert code == 0 and "deleted 1" in out
+    code, out = run("search", str(built), "yeast", "--json")
+    assert "bread" not in [h["id"] for h in json.loads(out)]
+
+
+def test_add_plain_text_files(tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_text("Photosynthesis turns sunlight into sugar.")
+    index = tmp_path / "notes.lateint"
+    assert run("init", str(index))[0] == 0
+    assert run("add", str(index), str(note), "--no-progress")[0] == 0
+    code, out = run("search", str(index), "sunlight", "--json")
+    assert json.loads(out)[0]["id"] == str(note)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["search", "{index}", "tides", "-k", "0"], "k must be a positive integer"),
+        (["search", "{index}", "   "], "query must not be empty"),
+        (["get", "{index}", "ghost"], "no document with id 'ghost'"),
+        (["delete", "{index}", "ghost"], "not in the index"),
+        (["search", "{missing}", "x"], "no such index"),
+        (["add", "{index}", "{corpus}", "--no-progress"], "already in the index"),
+        (["add", "{index}", "{bad_json}", "--no-progress"], "invalid JSON"),
+        (["add", "{index}", "{missing_file}", "--no-progress"], "No such file"),
+        (["init", "{index}"], "already exists"),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(built, corpus_file, tmp_path, capsys, argv, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "text": "fine"}\n{oops\n')
+    names = {
+        "index": str(built),
+        "missing": str(tmp_path / "nope.lateint"),
+        "corpus": str(corpus_file),
+        "bad_json": str(bad),
+        "missing_file": str(tmp_path / "nope.jsonl"),
+    }
+    capsys.readouterr()
+    code, _ = run(*[a.format(**names) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("lateint: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_usage_errors_exit_2():
+    with pytest.raises(SystemExit) as exc:
+        main(["search"])
+    assert exc.value.code == 2
+
+
+def test_console_entry_point_runs_without_traceback(tmp_path):
+    """The real process: errors are one line on stderr and a non-zero status."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "lateint_lite", "info", str(tmp_path / "missing.lateint")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("lateint: error:") and "Traceback" not in proc.stderr
+
+
+def test_demo_prints_ranked_hits():
+    code, out = run("demo", "-k", "2")
+    assert code == 0
+    assert "indexed 40 documents" in out
+    blocks = out.split("query: ")[1:]
+    assert len(blocks) == 3
+    # The sample corpus has one clearly right answer per example query.
+    assert "cook-3" in blocks[0].splitlines()[1]
+    assert "tech-2" in blocks[1].splitlines()[1]
+    assert "astro-2" in blocks[2].splitlines()[1]

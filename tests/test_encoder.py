@@ -1,0 +1,49 @@
+"""The shipped ONNX model through the manifest-driven encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.model
+
+LONG = " ".join(f"word{i}" for i in range(400))
+
+
+def test_document_vectors_are_normalized_float32(real_encoder):
+    (vectors,) = real_encoder.encode_documents(["Late interaction keeps one vector per token."])
+    assert vectors.dtype == np.float32
+    assert vectors.shape[1] == 384
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_lengths_follow_the_manifest_not_the_tokenizer_file(real_encoder):
+    """tokenizer.json pads/truncates to 128; the encoder overrides both."""
+    short, long_doc = real_encoder.encode_documents(["tiny text", LONG])
+    assert short.shape[0] == 4  # [CLS] tiny text [SEP]: no padding tokens
+    assert long_doc.shape[0] == 256
+    (query,) = real_encoder.encode_queries([LONG])
+    assert query.shape[0] == 64
+
+
+def test_encoding_is_independent_of_batch_neighbours(real_encoder):
+    texts = ["a short one", "another text of middling length about gravity and stars", LONG]
+    together = real_encoder.encode_documents(texts)
+    alone = [real_encoder.encode_documents([t])[0] for t in texts]
+    for a, b in zip(together, alone):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_queries_and_documents_share_a_space(real_encoder):
+    docs = real_encoder.encode_documents(
+        ["The Moon's gravity raises tides in the oceans.", "Bread rises because yeast releases gas."]
+    )
+    (query,) = real_encoder.encode_queries(["what causes ocean tides?"])
+    scores = [(query @ d.T).max(axis=1).sum() for d in docs]
+    assert scores[0] > scores[1]
+
+
+def test_encoder_reports_identity(real_encoder):
+    assert real_encoder.name == "minilm-l6-v2"
+    assert len(real_encoder.fingerprint) == 64
+    assert real_encoder.dim == 384
