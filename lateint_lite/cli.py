@@ -13,17 +13,17 @@ import os
 # (measured ~30% slower). Must be set before numpy is imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from importlib import resources  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, TextIO  # noqa: E402
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
 
-from ._version import __version__  # noqa: E402
-from .errors import LateIntError  # noqa: E402
+from ._version import __version__
+from .errors import LateIntError
 
 DEMO_QUERIES = (
     "why do my eyes water when I chop vegetables?",

@@ -134,4 +134,3 @@ def prepare_documents(docs: Iterable[Mapping[str, Any]], dim: int) -> list[Docum
             )
         )
     return prepared
-

@@ -126,7 +126,7 @@ class OnnxEncoder:
         attend = [np.ones(len(i), dtype=np.int64) for i in ids]
         vectors = self._run(self._document_session(), ids, attend, batch_size, self.threads, progress)
         if self._skip_ids.size:
-            vectors = [self._drop_skipped(v, i) for v, i in zip(vectors, ids)]
+            vectors = [self._drop_skipped(v, i) for v, i in zip(vectors, ids, strict=True)]
         return vectors
 
     def encode_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray]:

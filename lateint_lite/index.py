@@ -46,6 +46,7 @@ from .store import NewDocument, Store, sqlite_vec_version
 from .tokens import TokenMatrix
 
 ProgressArg = bool | Callable[[int], None]
+SEARCH_MODES = ("maxsim", "pooled")
 WRITE_CHUNK = 64
 
 
@@ -59,7 +60,7 @@ class ModelIdentity:
     source: str
 
 
-def open(  # noqa: A001 - mirrors sqlite3.connect / builtins.open usage
+def open(
     path: str | os.PathLike[str],
     *,
     create: bool = False,
@@ -236,7 +237,7 @@ class Index:
         pending = [i for i, item in enumerate(chunk) if item.vectors is None]
         encoded = encoder.encode_documents([chunk[i].text for i in pending]) if encoder and pending else []
         out: list[np.ndarray] = [np.empty(0)] * len(chunk)
-        for i, vectors in zip(pending, encoded):
+        for i, vectors in zip(pending, encoded, strict=True):
             out[i] = check_vectors(vectors, self._dim, f"encoder output for {chunk[i].id!r}")
         for i, item in enumerate(chunk):
             if item.vectors is not None:
@@ -245,7 +246,7 @@ class Index:
 
     def _rows(self, chunk: Sequence[DocumentInput], vectors: Sequence[np.ndarray]) -> list[NewDocument]:
         rows = []
-        for item, matrix in zip(chunk, vectors):
+        for item, matrix in zip(chunk, vectors, strict=True):
             pooled = l2_normalize(matrix.mean(axis=0, keepdims=True))[0]
             rows.append(
                 NewDocument(
@@ -293,27 +294,43 @@ class Index:
         """Every document id, in insertion order."""
         return list(self._store.iter_ext_ids())
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        """The k documents with the highest MaxSim score for ``query``."""
+    def search(self, query: str, k: int = 10, *, mode: str = "maxsim") -> list[Hit]:
+        """The k best documents for ``query``.
+
+        ``mode="maxsim"`` scores by late interaction; ``mode="pooled"`` is the
+        single-vector baseline: a sqlite-vec KNN over mean-pooled document vectors.
+        """
         text = normalize_text(query, "query")
         k = check_k(k)
+        if mode not in SEARCH_MODES:
+            raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         self._require_documents()
         vectors = self.encoder.encode_queries([text])[0]
+        if mode == "pooled":
+            return self._search_pooled(vectors, k)
         return self.search_vectors(vectors, k)
 
     def search_vectors(self, query_vectors: np.ndarray, k: int = 10) -> list[Hit]:
-        """Search with precomputed query token vectors (n, dim); they are L2-normalized here."""
+        """MaxSim search with precomputed query token vectors (n, dim), L2-normalized here."""
         k = check_k(k)
         query = l2_normalize(check_vectors(query_vectors, self._dim, "query vectors"))
         with self._store.snapshot():
             self._require_documents()
             doc_ids, scores = exhaustive_search(query, self._token_matrix(), k)
-            rows = self._store.documents_by_doc_ids(doc_ids.tolist())
-        hits = []
-        for rank, (doc_id, score) in enumerate(zip(doc_ids.tolist(), scores.tolist()), start=1):
-            row = rows[doc_id]
-            hits.append(Hit(id=row.ext_id, score=float(score), rank=rank, text=row.text, meta=json.loads(row.meta_json)))
-        return hits
+            return self._hits(doc_ids.tolist(), scores.tolist())
+
+    def _search_pooled(self, query_vectors: np.ndarray, k: int) -> list[Hit]:
+        pooled = l2_normalize(query_vectors.mean(axis=0, keepdims=True))[0]
+        with self._store.snapshot():
+            found = self._store.pooled_knn(pooled, k)
+            return self._hits([d for d, _ in found], [1.0 - dist for _, dist in found])
+
+    def _hits(self, doc_ids: list[int], scores: list[float]) -> list[Hit]:
+        rows = self._store.documents_by_doc_ids(doc_ids)
+        return [
+            Hit(id=rows[d].ext_id, score=float(s), rank=r, text=rows[d].text, meta=json.loads(rows[d].meta_json))
+            for r, (d, s) in enumerate(zip(doc_ids, scores, strict=True), start=1)
+        ]
 
     def _require_documents(self) -> None:
         if self._store.counts()[0] == 0:
@@ -369,7 +386,7 @@ def _iso(timestamp: str | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(timestamp)))
 
 
-class _progress_bar:  # noqa: N801 - used as a context manager like a function
+class _progress_bar:
     """tqdm bar (progress=True), a caller's callback, or nothing."""
 
     def __init__(self, progress: ProgressArg, total: int, desc: str) -> None:

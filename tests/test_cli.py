@@ -47,7 +47,7 @@ def test_search_prints_ranked_tab_separated_hits(built):
     assert code == 0
     lines = out.strip().splitlines()
     assert len(lines) == 2
-    rank, score, doc_id, snippet = lines[0].split("\t")
+    rank, score, doc_id, _snippet = lines[0].split("\t")
     assert (rank, doc_id) == ("1", "tides")
     assert float(score) > float(lines[1].split("\t")[1])
 
@@ -81,7 +81,7 @@ def test_add_plain_text_files(tmp_path):
     index = tmp_path / "notes.lateint"
     assert run("init", str(index))[0] == 0
     assert run("add", str(index), str(note), "--no-progress")[0] == 0
-    code, out = run("search", str(index), "sunlight", "--json")
+    _, out = run("search", str(index), "sunlight", "--json")
     assert json.loads(out)[0]["id"] == str(note)
 
 

@@ -30,7 +30,7 @@ def test_encoding_is_independent_of_batch_neighbours(real_encoder):
     texts = ["a short one", "another text of middling length about gravity and stars", LONG]
     together = real_encoder.encode_documents(texts)
     alone = [real_encoder.encode_documents([t])[0] for t in texts]
-    for a, b in zip(together, alone):
+    for a, b in zip(together, alone, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -86,9 +86,10 @@ def test_reopen_keeps_documents(index_path, fake_encoder):
 
 
 def test_second_connection_sees_committed_writes(index_path, fake_encoder):
-    with li.open(index_path, create=True, encoder=fake_encoder) as writer, li.open(
-        index_path, encoder=fake_encoder
-    ) as reader:
+    with (
+        li.open(index_path, create=True, encoder=fake_encoder) as writer,
+        li.open(index_path, encoder=fake_encoder) as reader,
+    ):
         writer.add(DOCS[:2])
         assert {h.id for h in reader.search("water", k=10)} == {"fruit", "cars"}
         writer.add(DOCS[2:])
@@ -265,3 +266,13 @@ def test_kernel_scores_equal_stored_int8_reference(fake_index, fake_encoder):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_pooled_mode_uses_sqlite_vec_knn(fake_index, fake_encoder):
+    fake_index.add(DOCS)
+    hits = fake_index.search("boats sail on water with sails", k=2, mode="pooled")
+    assert hits[0].id == "boats"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-4)  # cosine of identical pooled vectors
+    assert hits[0].score >= hits[1].score
+    with pytest.raises(InvalidInputError, match="mode"):
+        fake_index.search("boats", mode="nope")
