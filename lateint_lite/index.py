@@ -18,6 +18,7 @@ import numpy as np
 
 from . import codec
 from ._version import __version__
+from .builder import BuildOptions, add_to_lists, build_codec, encode_for_store, remove_from_lists
 from .documents import (
     Document,
     DocumentInput,
@@ -41,13 +42,18 @@ from .errors import (
 )
 from .manifest import load_manifest
 from .schema import SCHEMA_VERSION, FileState
-from .search import exhaustive_search
+from .search import SearchParams, exhaustive_residual_search, exhaustive_search, plaid_search
+from .state import SearchState, load_codec, load_state
 from .store import NewDocument, Store, sqlite_vec_version
-from .tokens import TokenMatrix
+from .tokens import ResidualRows
 
 ProgressArg = bool | Callable[[int], None]
 SEARCH_MODES = ("maxsim", "pooled")
 WRITE_CHUNK = 64
+#: An unbuilt index is built automatically once an add leaves it with this many tokens.
+AUTO_BUILD_TOKENS = 50_000
+#: build() VACUUMs when more than this share of the file is free pages.
+COMPACT_FREE_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,15 @@ def open(
     encoder: Encoder | None = None,
     readonly: bool = False,
     threads: int | None = None,
+    auto_build: bool = True,
 ) -> Index:
     """Open (or with ``create=True`` create) an index file.
 
     ``model`` is a bundled model name or a model folder; ``encoder`` is any
     :class:`~lateint_lite.encoder.Encoder` (tests, custom models). Without
     either, the model recorded in the file is loaded on first use.
+    ``auto_build`` compresses the index (:meth:`Index.build`) once an add
+    leaves an unbuilt index with at least ``AUTO_BUILD_TOKENS`` tokens.
     """
     store = Store(path, create=create, readonly=readonly)
     try:
@@ -82,7 +91,7 @@ def open(
                 raise NotAnIndexError(f"{store.path}: empty file, not an index (create it with create=True)")
             identity = _identity_of(model, encoder)
             store.initialize(identity.dim, _initial_meta(identity))
-        return Index(store, model=model, encoder=encoder, threads=threads)
+        return Index(store, model=model, encoder=encoder, threads=threads, auto_build=auto_build)
     except BaseException:
         store.close()
         raise
@@ -122,8 +131,10 @@ class Index:
         model: str | os.PathLike[str] | None = None,
         encoder: Encoder | None = None,
         threads: int | None = None,
+        auto_build: bool = True,
     ) -> None:
         self._store = store
+        self._auto_build = auto_build
         self._meta = store.meta()
         self._dim = self._meta_int("dim")
         if self._meta.get("codec") not in codec.CODECS:
@@ -133,8 +144,9 @@ class Index:
         self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
         self._cache_lock = threading.Lock()
-        self._matrix: TokenMatrix | None = None
-        self._matrix_key: tuple[int, int] | None = None
+        self._state: SearchState | None = None
+        self._all_rows: ResidualRows | None = None
+        self._state_key: tuple[int, int] | None = None
         self._generation = 0
         if encoder is not None:
             self._check_identity(encoder.name, encoder.fingerprint, encoder.dim)
@@ -151,7 +163,8 @@ class Index:
 
     def close(self) -> None:
         """Release the file; the Index must not be used afterwards."""
-        self._matrix = None
+        self._state = None
+        self._all_rows = None
         self._store.close()
 
     def __enter__(self) -> Index:
@@ -214,6 +227,7 @@ class Index:
 
         Each document is ``{"id": str, "text": str, "meta": dict?, "vectors": array?}``;
         ``vectors`` (n, dim) skips the text encoder. Ids already present are an error.
+        A built index encodes new documents with its existing centroids.
         """
         items = prepare_documents(docs, self._dim)
         if not items:
@@ -224,13 +238,15 @@ class Index:
             taken = self._store.existing_ext_ids([item.id for item in items])
             if taken:
                 raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. {sorted(taken)[0]!r}")
+            residual = load_codec(self._store, self._store.meta(), self._dim)
             for start in range(0, len(items), max(1, batch_size)):
                 chunk = items[start : start + max(1, batch_size)]
-                vectors = self._vectors_for(chunk, encoder)
-                self._store.insert_documents(self._rows(chunk, vectors))
+                self._insert(chunk, self._vectors_for(chunk, encoder), residual)
                 tick(len(chunk))
             self._store.set_meta({"updated_at": str(time.time())})
-        self._generation += 1
+        self._changed()
+        if self._auto_build and not self.is_built and self._store.counts()[1] >= AUTO_BUILD_TOKENS:
+            self.build(progress=progress)
         return [item.id for item in items]
 
     def _vectors_for(self, chunk: Sequence[DocumentInput], encoder: Encoder | None) -> list[np.ndarray]:
@@ -238,28 +254,36 @@ class Index:
         encoded = encoder.encode_documents([chunk[i].text for i in pending]) if encoder and pending else []
         out: list[np.ndarray] = [np.empty(0)] * len(chunk)
         for i, vectors in zip(pending, encoded, strict=True):
-            out[i] = check_vectors(vectors, self._dim, f"encoder output for {chunk[i].id!r}")
+            out[i] = l2_normalize(check_vectors(vectors, self._dim, f"encoder output for {chunk[i].id!r}"))
         for i, item in enumerate(chunk):
             if item.vectors is not None:
                 out[i] = l2_normalize(item.vectors)
         return out
 
-    def _rows(self, chunk: Sequence[DocumentInput], vectors: Sequence[np.ndarray]) -> list[NewDocument]:
-        rows = []
-        for item, matrix in zip(chunk, vectors, strict=True):
-            pooled = l2_normalize(matrix.mean(axis=0, keepdims=True))[0]
-            rows.append(
-                NewDocument(
-                    ext_id=item.id,
-                    text=item.text,
-                    meta_json=item.meta_json,
-                    n_tokens=int(matrix.shape[0]),
-                    codes=None,
-                    payload=codec.encode_int8(matrix),
-                    pooled=pooled.astype(np.float32).tobytes(),
-                )
+    def _insert(
+        self, chunk: Sequence[DocumentInput], vectors: list[np.ndarray], residual: codec.ResidualCodec | None
+    ) -> None:
+        """Write one chunk (and patch the inverted lists of a built index)."""
+        if residual is None:
+            payloads = [(None, codec.encode_int8(v)) for v in vectors]
+        else:
+            encoded = encode_for_store(residual, vectors)
+            payloads = [(c, p) for c, p, _ in encoded]
+        rows = [
+            NewDocument(
+                ext_id=item.id,
+                text=item.text,
+                meta_json=item.meta_json,
+                n_tokens=int(matrix.shape[0]),
+                codes=codes_blob,
+                payload=payload,
+                pooled=codec.quantize_unit_int8(matrix.mean(axis=0)),
             )
-        return rows
+            for item, matrix, (codes_blob, payload) in zip(chunk, vectors, payloads, strict=True)
+        ]
+        doc_ids = self._store.insert_documents(rows)
+        if residual is not None:
+            add_to_lists(self._store, [(d, e[2]) for d, e in zip(doc_ids, encoded, strict=True)])
 
     def delete(self, ids: Iterable[object], *, missing_ok: bool = False) -> int:
         """Delete documents by id in one transaction; returns how many were removed.
@@ -275,10 +299,53 @@ class Index:
             missing = [i for i in wanted if i not in present]
             if missing and not missing_ok:
                 raise DocumentNotFoundError(f"{len(missing)} id(s) not in the index, e.g. {missing[0]!r}")
-            removed = self._store.delete_documents([i for i in wanted if i in present])
+            doomed = [i for i in wanted if i in present]
+            if self.is_built:
+                rows = self._store.documents_by_ext_ids(doomed)
+                codes = self._store.codes_of([r.doc_id for r in rows])
+                remove_from_lists(self._store, [(d, np.frombuffer(c or b"", dtype=codec.CODE_DTYPE)) for d, c in codes])
+            removed = self._store.delete_documents(doomed)
             self._store.set_meta({"updated_at": str(time.time())})
-        self._generation += 1
+        self._changed()
         return len(removed)
+
+    def build(
+        self,
+        *,
+        nbits: int = 2,
+        residual_dim: int | None = 128,
+        n_centroids: int | None = None,
+        seed: int = 0,
+        progress: ProgressArg = False,
+        compact: bool = True,
+    ) -> dict[str, Any]:
+        """Compress the index: train centroids + residual codec, re-encode, build inverted lists.
+
+        Runs in one transaction. On a built index this retrains from the decoded
+        vectors (use it after the collection grew or drifted). ``compact``
+        VACUUMs afterwards when over a quarter of the file is free pages (the
+        replaced int8 payloads). Returns a report (centroids, bytes per token, seconds).
+        """
+        options = BuildOptions(nbits=nbits, residual_dim=residual_dim, n_centroids=n_centroids, seed=seed)
+        total = self._store.counts()[0]
+        with _progress_bar(progress, total, "building") as tick, self._store.write():
+            current = load_codec(self._store, self._store.meta(), self._dim)
+            report = build_codec(self._store, dim=self._dim, current=current, options=options, progress=tick)
+        if compact and self._store.free_fraction() > COMPACT_FREE_FRACTION:
+            started = time.perf_counter()
+            self._store.compact()
+            report["compact_seconds"] = round(time.perf_counter() - started, 2)
+        self._changed()
+        return report
+
+    @property
+    def is_built(self) -> bool:
+        """Whether documents are stored with the residual codec (after :meth:`build`)."""
+        return self._store.meta().get("codec") == codec.RESIDUAL
+
+    def _changed(self) -> None:
+        self._generation += 1
+        self._meta = self._store.meta()
 
     # -- reads ----------------------------------------------------------------------
 
@@ -294,33 +361,68 @@ class Index:
         """Every document id, in insertion order."""
         return list(self._store.iter_ext_ids())
 
-    def search(self, query: str, k: int = 10, *, mode: str = "maxsim") -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        mode: str = "maxsim",
+        exact: bool = False,
+        ncells: int | None = None,
+        threshold: float | None = None,
+        ndocs: int | None = None,
+    ) -> list[Hit]:
         """The k best documents for ``query``.
 
-        ``mode="maxsim"`` scores by late interaction; ``mode="pooled"`` is the
-        single-vector baseline: a sqlite-vec KNN over mean-pooled document vectors.
+        ``mode="maxsim"`` scores by late interaction: PLAID pruning then an exact
+        rerank on a built index (``ncells``, ``threshold`` and ``ndocs`` override
+        PLAID's defaults for k), or exhaustive MaxSim with ``exact=True`` or
+        before :meth:`build`. ``mode="pooled"`` is the single-vector baseline: a
+        sqlite-vec KNN over mean-pooled document vectors.
         """
         text = normalize_text(query, "query")
         k = check_k(k)
         if mode not in SEARCH_MODES:
             raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+        params = SearchParams.for_k(k, ncells=ncells, threshold=threshold, ndocs=ndocs)
         self._require_documents()
         vectors = self.encoder.encode_queries([text])[0]
         if mode == "pooled":
             return self._search_pooled(vectors, k)
-        return self.search_vectors(vectors, k)
+        return self._search_maxsim(vectors, k, exact, params)
 
-    def search_vectors(self, query_vectors: np.ndarray, k: int = 10) -> list[Hit]:
+    def search_vectors(
+        self,
+        query_vectors: np.ndarray,
+        k: int = 10,
+        *,
+        exact: bool = False,
+        ncells: int | None = None,
+        threshold: float | None = None,
+        ndocs: int | None = None,
+    ) -> list[Hit]:
         """MaxSim search with precomputed query token vectors (n, dim), L2-normalized here."""
         k = check_k(k)
-        query = l2_normalize(check_vectors(query_vectors, self._dim, "query vectors"))
+        params = SearchParams.for_k(k, ncells=ncells, threshold=threshold, ndocs=ndocs)
+        return self._search_maxsim(check_vectors(query_vectors, self._dim, "query vectors"), k, exact, params)
+
+    def _search_maxsim(self, vectors: np.ndarray, k: int, exact: bool, params: SearchParams) -> list[Hit]:
+        query = l2_normalize(vectors)
         with self._store.snapshot():
             self._require_documents()
-            doc_ids, scores = exhaustive_search(query, self._token_matrix(), k)
+            state = self._search_state()
+            if state.matrix is not None:
+                doc_ids, scores = exhaustive_search(query, state.matrix, k)
+            elif exact:
+                doc_ids, scores = exhaustive_residual_search(query, state.tables, self._every_residual(state), k)
+            else:
+                doc_ids, scores = plaid_search(
+                    query, state.tables, state.codes, state.lists, k, params, self._fetch_rows(state)
+                )
             return self._hits(doc_ids.tolist(), scores.tolist())
 
     def _search_pooled(self, query_vectors: np.ndarray, k: int) -> list[Hit]:
-        pooled = l2_normalize(query_vectors.mean(axis=0, keepdims=True))[0]
+        pooled = codec.quantize_unit_int8(query_vectors.mean(axis=0))
         with self._store.snapshot():
             found = self._store.pooled_knn(pooled, k)
             return self._hits([d for d, _ in found], [1.0 - dist for _, dist in found])
@@ -333,17 +435,31 @@ class Index:
         ]
 
     def _require_documents(self) -> None:
-        if self._store.counts()[0] == 0:
+        if not self._store.has_documents():
             raise EmptyIndexError(f"{self.path}: the index holds no documents")
 
-    def _token_matrix(self) -> TokenMatrix:
-        """All token vectors in memory, reloaded when this or another connection wrote."""
+    def _search_state(self) -> SearchState:
+        """Resident search data, reloaded when this or another connection wrote."""
         key = (self._store.data_version(), self._generation)
         with self._cache_lock:
-            if self._matrix is None or self._matrix_key != key:
-                self._matrix = TokenMatrix.from_payloads(self._store.iter_token_payloads(), self._dim)
-                self._matrix_key = key
-            return self._matrix
+            if self._state is None or self._state_key != key:
+                self._state = load_state(self._store, self._store.meta(), self._dim)
+                self._all_rows = None
+                self._state_key = key
+            return self._state
+
+    def _every_residual(self, state: SearchState) -> ResidualRows:
+        """All residual payloads in memory (exhaustive search on a built index)."""
+        with self._cache_lock:
+            if self._all_rows is None:
+                self._all_rows = ResidualRows.from_payloads(self._store.iter_token_payloads(), state.tables.codec)
+            return self._all_rows
+
+    def _fetch_rows(self, state: SearchState) -> Callable[[np.ndarray], ResidualRows]:
+        def fetch(doc_ids: np.ndarray) -> ResidualRows:
+            return ResidualRows.from_payloads(self._store.token_payloads(doc_ids.tolist()), state.tables.codec)
+
+        return fetch
 
     def info(self) -> dict[str, Any]:
         """Counts, sizes, model and versions, as a JSON-ready dict."""
@@ -359,15 +475,22 @@ class Index:
             "model_sha256": meta.get("model_sha256"),
             "dim": self._dim,
             "codec": meta.get("codec"),
+            "nbits": _int_or_none(meta.get("nbits")),
+            "residual_dim": _int_or_none(meta.get("residual_dim")),
+            "n_centroids": _int_or_none(meta.get("n_centroids")),
+            "tokens_at_build": _int_or_none(meta.get("built_tokens")),
             "bytes_per_token": round(stored / n_tokens, 2) if n_tokens else None,
             "file_bytes": sizes["file"],
             "payload_bytes": stored,
             "text_bytes": sizes["text"],
+            "ivf_bytes": sizes["ivf"],
+            "free_bytes": sizes["free"],
             "schema_version": SCHEMA_VERSION,
             "library_version": meta.get("library_version"),
             "sqlite_vec_version": meta.get("sqlite_vec_version"),
             "created_at": _iso(meta.get("created_at")),
             "updated_at": _iso(meta.get("updated_at")),
+            "built_at": _iso(meta.get("built_at")),
         }
 
     def _meta_int(self, key: str) -> int:
@@ -378,6 +501,10 @@ class Index:
         if value <= 0:
             raise CorruptIndexError(f"{self.path}: meta {key!r} must be positive")
         return value
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _iso(timestamp: str | None) -> str | None:

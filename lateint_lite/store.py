@@ -1,9 +1,15 @@
 """All SQL of lateint-lite: connection setup, DDL, reads and writes.
 
+Blob columns are read through ``CAST(... AS BLOB)``: a damaged file can hold
+text (even invalid UTF-8) where a blob belongs, and callers must get bytes to
+validate rather than a decoding error.
+
 The index is one SQLite file opened through ``apsw`` (it ships a current SQLite
 and can always load extensions, which the stdlib ``sqlite3`` cannot on many
 Pythons; see docs/ARCHITECTURE.md). ``sqlite-vec`` is loaded into every
-connection; it holds the pooled per-document vectors and the centroids.
+connection; its ``vec0`` tables hold the pooled per-document vectors and the
+centroids, both as int8 (cosine is scale-free, and centroid scales live in
+``codec_arrays``).
 
 Nothing here interprets blobs: callers get bytes and validate them (codec.py).
 Writers wrap their calls in :meth:`Store.write`, one ``BEGIN IMMEDIATE``
@@ -25,7 +31,7 @@ import apsw
 import numpy as np
 import sqlite_vec
 
-from .errors import ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
+from .errors import CorruptIndexError, ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
 from .schema import APPLICATION_ID, SCHEMA_VERSION, FileState, classify
 
 BUSY_TIMEOUT_MS = 10_000
@@ -67,7 +73,9 @@ CREATE TABLE ivf(
     doc_ids     BLOB NOT NULL
 );
 
-CREATE VIRTUAL TABLE doc_vectors USING vec0(embedding float[{dim}] distance_metric=cosine);
+CREATE VIRTUAL TABLE doc_vectors USING vec0(embedding int8[{dim}] distance_metric=cosine);
+
+CREATE VIRTUAL TABLE centroids USING vec0(embedding int8[{dim}]);
 
 CREATE VIRTUAL TABLE documents_fts USING fts5(
     text, content='documents', content_rowid='doc_id',
@@ -210,6 +218,19 @@ class Store:
             finally:
                 self._conn.execute("COMMIT")
 
+    def compact(self) -> None:
+        """VACUUM (rewrite the file without free pages) and truncate the WAL; outside transactions."""
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path}: index is open read-only")
+        with self._lock:
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def free_fraction(self) -> float:
+        """Share of the file's pages that are free (left behind by deletes and rebuilds)."""
+        pages = int(self._scalar("PRAGMA page_count"))
+        return int(self._scalar("PRAGMA freelist_count")) / pages if pages else 0.0
+
     def data_version(self) -> int:
         """Changes when another connection commits (``PRAGMA data_version``)."""
         return int(self._scalar("PRAGMA data_version"))
@@ -267,7 +288,9 @@ class Store:
             self._conn.execute(
                 "INSERT INTO doc_tokens(doc_id, codes, payload) VALUES (?, ?, ?)", (doc_id, doc.codes, doc.payload)
             )
-            self._conn.execute("INSERT INTO doc_vectors(rowid, embedding) VALUES (?, ?)", (doc_id, doc.pooled))
+            self._conn.execute(
+                "INSERT INTO doc_vectors(rowid, embedding) VALUES (?, vec_int8(?))", (doc_id, doc.pooled)
+            )
             ids.append(doc_id)
         return ids
 
@@ -294,6 +317,18 @@ class Store:
         ).fetchone()
         return None if row is None else DocumentRow(*row)
 
+    def documents_by_ext_ids(self, ext_ids: Sequence[str]) -> list[DocumentRow]:
+        rows: list[DocumentRow] = []
+        for chunk in _chunks(list(ext_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows.extend(
+                DocumentRow(*row)
+                for row in self._conn.execute(
+                    f"SELECT doc_id, ext_id, text, meta, n_tokens FROM documents WHERE ext_id IN ({marks})", chunk
+                )
+            )
+        return rows
+
     def documents_by_doc_ids(self, doc_ids: Sequence[int]) -> dict[int, DocumentRow]:
         rows: dict[int, DocumentRow] = {}
         for chunk in _chunks([int(i) for i in doc_ids]):
@@ -308,6 +343,9 @@ class Store:
         for (ext_id,) in self._conn.execute("SELECT ext_id FROM documents ORDER BY doc_id"):
             yield ext_id
 
+    def has_documents(self) -> bool:
+        return bool(self._scalar("SELECT EXISTS (SELECT 1 FROM documents)"))
+
     def counts(self) -> tuple[int, int]:
         """(number of documents, number of stored tokens)."""
         row = self._one("SELECT count(*), coalesce(sum(n_tokens), 0) FROM documents")
@@ -316,7 +354,7 @@ class Store:
     def iter_token_payloads(self) -> Iterator[tuple[int, int, bytes | None, bytes]]:
         """(doc_id, n_tokens, codes, payload) for every document, by doc_id."""
         yield from self._conn.execute(
-            "SELECT d.doc_id, d.n_tokens, t.codes, t.payload FROM documents d "
+            "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB), CAST(t.payload AS BLOB) FROM documents d "
             "JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
         )
 
@@ -325,31 +363,177 @@ class Store:
         for chunk in _chunks([int(i) for i in doc_ids]):
             marks = ",".join("?" * len(chunk))
             yield from self._conn.execute(
-                "SELECT d.doc_id, d.n_tokens, t.codes, t.payload FROM documents d "
+                "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB), CAST(t.payload AS BLOB) FROM documents d "
                 f"JOIN doc_tokens t ON t.doc_id = d.doc_id WHERE d.doc_id IN ({marks})",
                 chunk,
             )
 
     # -- single-vector and lexical ----------------------------------------------------
 
-    def pooled_knn(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def pooled_knn(self, vector_int8: bytes, k: int) -> list[tuple[int, float]]:
         """(doc_id, cosine distance) of the k nearest pooled document vectors (sqlite-vec)."""
-        blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
         return [
             (int(r[0]), float(r[1]))
             for r in self._conn.execute(
-                "SELECT rowid, distance FROM doc_vectors WHERE embedding MATCH ? AND k = ?", (blob, int(k))
+                "SELECT rowid, distance FROM doc_vectors WHERE embedding MATCH vec_int8(?) AND k = ?",
+                (vector_int8, int(k)),
             )
         ]
+
+    # -- codec tables -----------------------------------------------------------------
+
+    def put_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Store named numeric arrays (dtype, shape, raw little-endian bytes); inside :meth:`write`."""
+        self._conn.executemany(
+            "INSERT INTO codec_arrays(name, dtype, shape, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET dtype = excluded.dtype, shape = excluded.shape, data = excluded.data",
+            [
+                (name, _ARRAY_DTYPES[a.dtype.kind + str(a.dtype.itemsize)], ",".join(map(str, a.shape)), _le(a))
+                for name, a in arrays.items()
+            ],
+        )
+
+    def delete_arrays(self, names: Sequence[str]) -> None:
+        self._conn.executemany("DELETE FROM codec_arrays WHERE name = ?", [(n,) for n in names])
+
+    def get_arrays(self) -> dict[str, np.ndarray]:
+        """Every stored array, decoded only after its dtype and shape match its byte length."""
+        out: dict[str, np.ndarray] = {}
+        for name, dtype, shape, data in self._conn.execute(
+            "SELECT name, dtype, shape, CAST(data AS BLOB) FROM codec_arrays"
+        ):
+            out[name] = _decode_array(name, dtype, shape, data)
+        return out
+
+    def replace_centroids(self, values: np.ndarray) -> None:
+        """Replace the centroid table with int8 rows 0..K-1; inside :meth:`write`."""
+        self._conn.execute("DELETE FROM centroids")
+        self._conn.executemany(
+            "INSERT INTO centroids(rowid, embedding) VALUES (?, vec_int8(?))",
+            [(i, values[i].tobytes()) for i in range(values.shape[0])],
+        )
+
+    def centroid_values(self, dim: int) -> np.ndarray:
+        """int8 (K, dim) centroid rows; ids must be exactly 0..K-1."""
+        rows = list(self._conn.execute("SELECT rowid, CAST(embedding AS BLOB) FROM centroids ORDER BY rowid"))
+        if any(r[0] != i or not isinstance(r[1], bytes) or len(r[1]) != dim for i, r in enumerate(rows)):
+            raise CorruptIndexError("centroid table rows are not 0..K-1 int8 vectors of the index dimension")
+        return np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), dim)
+
+    # -- token rows and inverted lists ---------------------------------------------------
+
+    def doc_id_chunks(self, size: int) -> Iterator[list[int]]:
+        """All doc ids in ascending chunks of at most ``size``."""
+        last = -1
+        while True:
+            chunk = [
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT doc_id FROM documents WHERE doc_id > ? ORDER BY doc_id LIMIT ?", (last, size)
+                )
+            ]
+            if not chunk:
+                return
+            yield chunk
+            last = chunk[-1]
+
+    def update_token_rows(self, rows: Iterable[tuple[int, bytes | None, bytes]]) -> None:
+        """Rewrite (doc_id, codes, payload); inside :meth:`write`."""
+        self._conn.executemany(
+            "UPDATE doc_tokens SET codes = ?, payload = ? WHERE doc_id = ?", [(c, p, d) for d, c, p in rows]
+        )
+
+    def iter_codes(self) -> Iterator[tuple[int, int, bytes | None]]:
+        """(doc_id, n_tokens, codes) of every document, by doc_id."""
+        yield from self._conn.execute(
+            "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB) FROM documents d JOIN doc_tokens t ON t.doc_id = d.doc_id "
+            "ORDER BY d.doc_id"
+        )
+
+    def codes_of(self, doc_ids: Sequence[int]) -> list[tuple[int, bytes | None]]:
+        out: list[tuple[int, bytes | None]] = []
+        for chunk in _chunks([int(i) for i in doc_ids]):
+            marks = ",".join("?" * len(chunk))
+            out.extend(
+                self._conn.execute(
+                    f"SELECT doc_id, CAST(codes AS BLOB) FROM doc_tokens WHERE doc_id IN ({marks})", chunk
+                )
+            )
+        return out
+
+    def doc_token_counts(self) -> list[tuple[int, int]]:
+        """(doc_id, n_tokens) of every document, by doc_id."""
+        return [
+            (int(d), int(n)) for d, n in self._conn.execute("SELECT doc_id, n_tokens FROM documents ORDER BY doc_id")
+        ]
+
+    def max_doc_id(self) -> int:
+        return int(self._scalar("SELECT coalesce(max(doc_id), 0) FROM documents"))
+
+    def ivf_rows(self, centroid_ids: Sequence[int] | None = None) -> dict[int, bytes]:
+        """centroid_id -> list blob, for the given centroids (default: all)."""
+        if centroid_ids is None:
+            return {int(c): b for c, b in self._conn.execute("SELECT centroid_id, CAST(doc_ids AS BLOB) FROM ivf")}
+        rows: dict[int, bytes] = {}
+        for chunk in _chunks([int(c) for c in centroid_ids]):
+            marks = ",".join("?" * len(chunk))
+            rows.update(
+                (int(c), b)
+                for c, b in self._conn.execute(
+                    f"SELECT centroid_id, CAST(doc_ids AS BLOB) FROM ivf WHERE centroid_id IN ({marks})", chunk
+                )
+            )
+        return rows
+
+    def write_ivf_rows(self, rows: dict[int, bytes | None]) -> None:
+        """Upsert list blobs; None deletes the row. Inside :meth:`write`."""
+        self._conn.executemany("DELETE FROM ivf WHERE centroid_id = ?", [(c,) for c, b in rows.items() if b is None])
+        self._conn.executemany(
+            "INSERT INTO ivf(centroid_id, doc_ids) VALUES (?, ?) "
+            "ON CONFLICT(centroid_id) DO UPDATE SET doc_ids = excluded.doc_ids",
+            [(c, b) for c, b in rows.items() if b is not None],
+        )
+
+    def clear_ivf(self) -> None:
+        self._conn.execute("DELETE FROM ivf")
 
     # -- sizes ----------------------------------------------------------------------
 
     def storage_bytes(self) -> dict[str, int]:
-        """Bytes of token payload, codes and text, plus the file's page total."""
+        """Bytes of token payload, codes, text and inverted lists, plus the file's page total."""
         row = self._one("SELECT coalesce(sum(length(payload)), 0), coalesce(sum(length(codes)), 0) FROM doc_tokens")
         text = self._scalar("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM documents")
+        ivf = self._scalar("SELECT coalesce(sum(length(doc_ids)), 0) FROM ivf")
         pages = self._scalar("PRAGMA page_count") * self._scalar("PRAGMA page_size")
-        return {"payload": int(row[0]), "codes": int(row[1]), "text": int(text), "file": int(pages)}
+        free = self._scalar("PRAGMA freelist_count") * self._scalar("PRAGMA page_size")
+        return {
+            "payload": int(row[0]),
+            "codes": int(row[1]),
+            "text": int(text),
+            "ivf": int(ivf),
+            "file": int(pages),
+            "free": int(free),
+        }
+
+
+_ARRAY_DTYPES = {"f4": "<f4", "f8": "<f8", "i4": "<i4", "i8": "<i8", "u2": "<u2", "u1": "|u1", "i1": "|i1"}
+
+
+def _le(array: np.ndarray) -> bytes:
+    """Little-endian bytes of an array."""
+    return np.ascontiguousarray(array, dtype=np.dtype(array.dtype).newbyteorder("<")).tobytes()
+
+
+def _decode_array(name: str, dtype: str, shape: str, data: bytes) -> np.ndarray:
+    if dtype not in _ARRAY_DTYPES.values():
+        raise CorruptIndexError(f"codec array {name!r} has unsupported dtype {dtype!r}")
+    try:
+        dims = tuple(int(x) for x in shape.split(",")) if shape else ()
+    except ValueError as exc:
+        raise CorruptIndexError(f"codec array {name!r} has a malformed shape {shape!r}") from exc
+    if any(d < 0 for d in dims) or int(np.prod(dims, dtype=np.int64)) * np.dtype(dtype).itemsize != len(data):
+        raise CorruptIndexError(f"codec array {name!r}: shape {shape} does not match {len(data)} bytes")
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(np.dtype(dtype).newbyteorder("="))
 
 
 def _chunks(values: Sequence[Any], size: int = PARAM_CHUNK) -> Iterator[list[Any]]:

@@ -97,3 +97,162 @@ def test_kernels_agree_with_references_with_jit_disabled():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout
+
+
+# -- PLAID kernels ----------------------------------------------------------------------
+
+
+def unit_rows(rng, n, dim):
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n,k,dim", [(1, 1, 4), (7, 5, 9), (130, 33, 16), (64, 128, 24)])
+def test_nearest_centroids_matches_reference(n, k, dim):
+    rng = np.random.default_rng(n + k)
+    points, centroids = unit_rows(rng, n, dim), unit_rows(rng, k, dim)
+    codes, best = kernels.nearest_centroids(points, centroids)
+    ref_codes, ref_best = kernels.nearest_centroids_reference(points, centroids)
+    np.testing.assert_array_equal(codes, ref_codes)
+    np.testing.assert_allclose(best, ref_best, atol=1e-5)
+
+
+@pytest.mark.parametrize("n,m", [(1, 1), (5, 3), (32, 101)])
+def test_dot_matrix_matches_numpy(n, m):
+    rng = np.random.default_rng(n * m)
+    a, b = unit_rows(rng, n, 20), unit_rows(rng, m, 20)
+    np.testing.assert_allclose(kernels.dot_matrix(a, b), a @ b.T, atol=1e-5)
+
+
+def test_centroid_sums_match_reference():
+    rng = np.random.default_rng(5)
+    points = unit_rows(rng, 300, 8)
+    codes = rng.integers(0, 10, 300)
+    sums, counts = kernels.centroid_sums(points, codes, 12)
+    ref_sums, ref_counts = kernels.centroid_sums_reference(points, codes, 12)
+    np.testing.assert_allclose(sums, ref_sums, atol=1e-5)
+    np.testing.assert_array_equal(counts, ref_counts)
+
+
+@pytest.mark.parametrize("probe", [1, 2, 4])
+def test_nearest_in_groups_matches_reference(probe):
+    rng = np.random.default_rng(probe)
+    points, coarse, fine = unit_rows(rng, 200, 12), unit_rows(rng, 6, 12), unit_rows(rng, 40, 12)
+    offsets = np.array([0, 5, 9, 20, 21, 33, 40], dtype=np.int64)
+    got = kernels.nearest_in_groups(points, coarse, fine, offsets, probe)
+    want = kernels.nearest_in_groups_reference(points, coarse, fine, offsets, probe)
+    np.testing.assert_array_equal(got, want)
+    every = kernels.nearest_in_groups(points, coarse, fine, offsets, 6)
+    np.testing.assert_array_equal(every, kernels.nearest_centroids_reference(points, fine)[0])
+
+
+@pytest.mark.parametrize("nbits", [1, 2, 4])
+@pytest.mark.parametrize("projected", [False, True])
+def test_residual_encode_decode_match_references(nbits, projected):
+    rng = np.random.default_rng(nbits)
+    dim, r = 24, (16 if projected else 24)
+    vectors, centroids = unit_rows(rng, 90, dim), unit_rows(rng, 7, dim)
+    codes = rng.integers(0, 7, 90)
+    basis = np.linalg.qr(rng.standard_normal((dim, r)))[0].astype(np.float32) if projected else None
+    levels = 1 << nbits
+    cutoffs = np.sort(rng.standard_normal((r, levels - 1)).astype(np.float32), axis=1)
+    weights = np.sort(rng.standard_normal((r, levels)).astype(np.float32), axis=1)
+    packed = kernels.encode_residuals(vectors, codes, centroids, basis, cutoffs, nbits)
+    np.testing.assert_array_equal(
+        packed, kernels.encode_residuals_reference(vectors, codes, centroids, basis, cutoffs, nbits)
+    )
+    np.testing.assert_array_equal(
+        kernels.decode_residuals(packed, weights, nbits), kernels.decode_residuals_reference(packed, weights, nbits)
+    )
+
+
+@pytest.mark.parametrize("n_query", [1, 4, 7])
+@pytest.mark.parametrize("projected", [False, True])
+def test_maxsim_residual_equals_decode_then_maxsim(n_query, projected):
+    rng = np.random.default_rng(n_query)
+    dim, r, nbits = 16, (8 if projected else 16), 2
+    centroids = unit_rows(rng, 11, dim)
+    n_docs = 23
+    offsets = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(rng.integers(1, 9, n_docs), out=offsets[1:])
+    codes = rng.integers(0, 11, offsets[-1]).astype(np.uint16)
+    packed = rng.integers(0, 256, (offsets[-1], r * nbits // 8)).astype(np.uint8)
+    weights = (0.2 * rng.standard_normal((r, 4))).astype(np.float32)
+    basis = np.linalg.qr(rng.standard_normal((dim, r)))[0].astype(np.float32) if projected else None
+    query = unit_rows(rng, n_query, dim)
+    q_basis = query if basis is None else query @ basis
+    c_basis = centroids if basis is None else centroids @ basis
+    got = kernels.maxsim_residual(
+        q_basis,
+        (centroids @ query.T).astype(np.float32),
+        codes,
+        packed,
+        kernels.bucket_lut(weights, nbits),
+        c_basis.astype(np.float32),
+        (centroids**2).sum(axis=1).astype(np.float32),
+        offsets,
+    )
+    want = kernels.maxsim_residual_reference(query, centroids, basis, codes, packed, weights, nbits, offsets)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_centroid_maxsim_matches_reference_with_pruning():
+    rng = np.random.default_rng(9)
+    scores = rng.uniform(-1, 1, (5, 30)).astype(np.float32)
+    offsets = np.array([0, 3, 4, 10, 18], dtype=np.int64)
+    codes = rng.integers(0, 30, 18).astype(np.uint16)
+    positions = np.array([3, 0, 2], dtype=np.int64)
+    keep = scores.max(axis=0) >= 0.6
+    for mask in (None, keep):
+        got = kernels.centroid_maxsim(np.ascontiguousarray(scores.T), codes, offsets, positions, mask)
+        want = kernels.centroid_maxsim_reference(scores, codes, offsets, positions, mask)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_gather_candidates_is_the_union_of_lists():
+    offsets = np.array([0, 2, 2, 5, 6], dtype=np.int64)
+    values = np.array([4, 1, 0, 1, 3, 9], dtype=np.int64)
+    got = kernels.gather_candidates(np.array([0, 2]), offsets, values, 10)
+    np.testing.assert_array_equal(got, [0, 1, 3, 4])
+    with pytest.raises(InvalidInputError):
+        kernels.gather_candidates(np.array([4]), offsets, values, 10)
+
+
+def test_varint_lists_round_trip_and_reject_damage():
+    rows = [np.array([0, 1, 127, 128, 300_000, 2**40]), np.array([], dtype=np.int64), np.array([5])]
+    offsets, values = kernels.varint_decode_lists([kernels.varint_encode(r) for r in rows], 2**41)
+    np.testing.assert_array_equal(offsets, [0, 6, 6, 7])
+    np.testing.assert_array_equal(values, np.concatenate(rows))
+    good = kernels.varint_encode(rows[0])
+    for damaged in (good[:-1], good + b"\x00", b"\x02\x05\x00", b"\xff" * 12, b"\x01\x85"):
+        with pytest.raises(CorruptIndexError):
+            kernels.varint_decode_lists([damaged], 2**41)
+    with pytest.raises(CorruptIndexError):
+        kernels.varint_decode_lists([good], 10)
+    with pytest.raises(InvalidInputError):
+        kernels.varint_encode(np.array([3, 3]))
+
+
+def test_residual_kernels_reject_bad_codes_and_layouts():
+    weights = np.zeros((8, 4), np.float32)
+    with pytest.raises(CorruptIndexError):
+        kernels.decode_residuals(np.zeros((3, 3), np.uint8), weights, 2)
+    with pytest.raises(CorruptIndexError):
+        kernels.maxsim_residual(
+            np.ones((1, 8), np.float32),
+            np.ones((4, 1), np.float32),
+            np.array([0, 9], np.uint16),
+            np.zeros((2, 2), np.uint8),
+            kernels.bucket_lut(weights, 2),
+            np.zeros((4, 8), np.float32),
+            np.ones(4, np.float32),
+            np.array([0, 2], np.int64),
+        )
+
+
+def test_kmeanspp_seeds_match_reference():
+    rng = np.random.default_rng(11)
+    points = unit_rows(rng, 500, 8)
+    got = kernels.kmeanspp_seeds(points, 12, seed=4)
+    np.testing.assert_array_equal(got, kernels.kmeanspp_seeds_reference(points, 12, seed=4))
+    assert len(set(got.tolist())) == 12

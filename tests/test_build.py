@@ -1,0 +1,197 @@
+"""Built (compressed, PLAID-pruned) indexes: build, search, add/delete after build."""
+
+from __future__ import annotations
+
+import apsw
+import numpy as np
+import pytest
+from fakes import HashEncoder
+
+import lateint_lite as li
+from lateint_lite import index as index_module
+from lateint_lite import ivf
+from lateint_lite.errors import CorruptIndexError, EmptyIndexError, InvalidInputError
+
+DIM = 32
+
+
+def clustered_docs(seed=0, n_docs=240, n_topics=30):
+    """Documents whose tokens sit near a few topic centres (like real token clouds)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n_topics * 4, DIM)).astype(np.float32)
+    docs = []
+    for i in range(n_docs):
+        topics = rng.choice(n_topics * 4, size=3, replace=False)
+        n = int(rng.integers(5, 40))
+        vecs = centers[rng.choice(topics, n)] + 0.35 * rng.standard_normal((n, DIM)).astype(np.float32)
+        docs.append({"id": f"d{i}", "text": f"document {i}", "vectors": vecs, "meta": {"n": i}})
+    return docs, centers
+
+
+def queries_from(docs, rng, count=12):
+    out = []
+    for _ in range(count):
+        doc = docs[int(rng.integers(0, len(docs)))]
+        rows = rng.choice(len(doc["vectors"]), size=min(6, len(doc["vectors"])), replace=False)
+        out.append(doc["vectors"][rows] + 0.1 * rng.standard_normal((len(rows), DIM)).astype(np.float32))
+    return out
+
+
+@pytest.fixture
+def built(index_path):
+    docs, _ = clustered_docs()
+    idx = li.open(index_path, create=True, encoder=HashEncoder(dim=DIM), auto_build=False)
+    idx.add(docs)
+    report = idx.build(nbits=2, residual_dim=16, seed=1)
+    yield idx, docs, report
+    idx.close()
+
+
+def stored_lists(idx):
+    store = idx._store
+    return {c: ivf.decode_one(b).tolist() for c, b in store.ivf_rows().items()}
+
+
+def lists_from_codes(idx):
+    store = idx._store
+    pairs = [(d, np.frombuffer(c, dtype="<u2")) for d, _, c in store.iter_codes()]
+    return {c: ids.tolist() for c, ids in ivf.group_by_centroid(pairs).items()}
+
+
+def test_build_reports_and_compresses(built):
+    idx, docs, report = built
+    info = idx.info()
+    assert idx.is_built and info["codec"] == "residual"
+    assert report["nbits"] == 2 and report["residual_dim"] == 16
+    assert report["bytes_per_token"] == 16 * 2 // 8 + 2
+    assert info["bytes_per_token"] == pytest.approx(6.0)
+    assert info["n_centroids"] == report["n_centroids"] > 1
+    assert info["documents"] == len(docs)
+
+
+def test_keep_everything_pruning_equals_exhaustive(built):
+    idx, docs, report = built
+    rng = np.random.default_rng(5)
+    for query in queries_from(docs, rng):
+        exact = idx.search_vectors(query, k=15, exact=True)
+        pruned = idx.search_vectors(
+            query, k=15, ncells=report["n_centroids"], threshold=float("-inf"), ndocs=4 * len(docs)
+        )
+        assert [h.id for h in pruned] == [h.id for h in exact]
+        np.testing.assert_allclose([h.score for h in pruned], [h.score for h in exact], rtol=1e-5)
+
+
+def test_default_pruning_finds_the_source_document(built):
+    idx, docs, _ = built
+    rng = np.random.default_rng(6)
+    found = 0
+    for _ in range(20):
+        i = int(rng.integers(0, len(docs)))
+        query = docs[i]["vectors"][:5]
+        found += idx.search_vectors(query, k=10)[0].id == docs[i]["id"]
+    assert found >= 18
+
+
+def test_compressed_scores_track_float_scores(built):
+    idx, docs, _ = built
+    rng = np.random.default_rng(7)
+    query = queries_from(docs, rng, 1)[0]
+    qn = query / np.linalg.norm(query, axis=1, keepdims=True)
+    float_scores = {}
+    for d in docs:
+        v = d["vectors"] / np.linalg.norm(d["vectors"], axis=1, keepdims=True)
+        float_scores[d["id"]] = float((qn @ v.T).max(axis=1).sum())
+    for hit in idx.search_vectors(query, k=10, exact=True):
+        assert hit.score == pytest.approx(float_scores[hit.id], abs=0.08 * len(query))
+
+
+def test_stored_lists_match_codes_after_build_add_and_delete(built):
+    idx, docs, _ = built
+    assert stored_lists(idx) == lists_from_codes(idx)
+    new_docs, _ = clustered_docs(seed=9, n_docs=15)
+    for d in new_docs:
+        d["id"] = "new-" + d["id"]
+    idx.add(new_docs)
+    assert stored_lists(idx) == lists_from_codes(idx)
+    idx.delete(["d0", "d5", "new-d3"])
+    assert stored_lists(idx) == lists_from_codes(idx)
+    hit = idx.search_vectors(new_docs[7]["vectors"][:6], k=1)[0]
+    assert hit.id == "new-d7"
+    assert all(h.id not in {"d0", "d5", "new-d3"} for h in idx.search_vectors(docs[0]["vectors"], k=50))
+
+
+def test_rebuild_retrains_and_keeps_results_close(built):
+    idx, docs, _ = built
+    rng = np.random.default_rng(8)
+    queries = queries_from(docs, rng, 8)
+    before = [[h.id for h in idx.search_vectors(q, k=5, exact=True)] for q in queries]
+    report = idx.build(nbits=4, residual_dim=16, seed=2)
+    assert report["nbits"] == 4
+    after = [[h.id for h in idx.search_vectors(q, k=5, exact=True)] for q in queries]
+    overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(before, after, strict=True)])
+    assert overlap >= 0.8
+    assert stored_lists(idx) == lists_from_codes(idx)
+
+
+def test_failed_build_leaves_the_index_unbuilt(index_path, monkeypatch):
+    docs, _ = clustered_docs(n_docs=50)
+    with li.open(index_path, create=True, encoder=HashEncoder(dim=DIM), auto_build=False) as idx:
+        idx.add(docs)
+        query = docs[3]["vectors"][:4]
+        before = [h.id for h in idx.search_vectors(query, k=5)]
+
+        def explode(*args, **kwargs):
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr("lateint_lite.builder.encode_for_store", explode)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            idx.build()
+        assert not idx.is_built
+        assert [h.id for h in idx.search_vectors(query, k=5)] == before
+        assert idx._store.ivf_rows() == {}
+
+
+def test_auto_build_after_enough_tokens(index_path, monkeypatch):
+    monkeypatch.setattr(index_module, "AUTO_BUILD_TOKENS", 1000)
+    docs, _ = clustered_docs(n_docs=60)
+    with li.open(index_path, create=True, encoder=HashEncoder(dim=DIM)) as idx:
+        idx.add(docs[:5])
+        assert not idx.is_built
+        idx.add(docs[5:])
+        assert idx.is_built
+
+
+def test_build_options_are_validated(index_path):
+    with li.open(index_path, create=True, encoder=HashEncoder(dim=DIM), auto_build=False) as idx:
+        with pytest.raises(EmptyIndexError):
+            idx.build()
+        idx.add(clustered_docs(n_docs=20)[0])
+        for bad in ({"nbits": 3}, {"residual_dim": 0}, {"n_centroids": 0}, {"residual_dim": 5, "nbits": 1}):
+            with pytest.raises(InvalidInputError):
+                idx.build(**bad)
+
+
+def test_search_parameters_are_validated(built):
+    idx, docs, _ = built
+    query = docs[0]["vectors"][:3]
+    for bad in ({"ncells": 0}, {"ndocs": -1}, {"threshold": float("nan")}, {"ncells": 1.5}):
+        with pytest.raises(InvalidInputError):
+            idx.search_vectors(query, k=5, **bad)
+
+
+def test_damaged_inverted_list_is_reported_not_crashed(built, index_path):
+    idx, docs, _ = built
+    conn = apsw.Connection(str(index_path))
+    conn.execute("UPDATE ivf SET doc_ids = x'05ff' WHERE centroid_id = (SELECT min(centroid_id) FROM ivf)")
+    conn.close()
+    with li.open(index_path, encoder=HashEncoder(dim=DIM)) as other, pytest.raises(CorruptIndexError):
+        other.search_vectors(docs[0]["vectors"][:3], k=5)
+
+
+def test_damaged_codes_are_reported_not_crashed(built, index_path):
+    idx, docs, _ = built
+    conn = apsw.Connection(str(index_path))
+    conn.execute("UPDATE doc_tokens SET codes = x'ffff' || substr(codes, 3) WHERE doc_id = 1")
+    conn.close()
+    with li.open(index_path, encoder=HashEncoder(dim=DIM)) as other, pytest.raises(CorruptIndexError):
+        other.search_vectors(docs[0]["vectors"][:3], k=5)
