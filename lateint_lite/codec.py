@@ -197,7 +197,7 @@ def _quantized_codebook(codebook: Codebook) -> Codebook:
 def codec_to_arrays(codec: ResidualCodec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(int8 centroid rows for the vec0 table, named arrays for ``codec_arrays``)."""
     values, scales = decode_int8(encode_int8(codec.codebook.centroids), codec.codebook.size, codec.dim)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "centroid_scales": scales.astype(np.float32),
         "coarse_centroids": codec.codebook.coarse.astype(np.float32),
         "centroid_groups": codec.codebook.group_offsets.astype(np.int64),

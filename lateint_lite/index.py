@@ -43,7 +43,7 @@ from .errors import (
 from .manifest import load_manifest
 from .schema import SCHEMA_VERSION, FileState
 from .search import SearchParams, exhaustive_residual_search, exhaustive_search, plaid_search
-from .state import SearchState, load_codec, load_state
+from .state import BuiltState, Int8State, SearchState, load_codec, load_state
 from .store import NewDocument, Store, sqlite_vec_version
 from .tokens import ResidualRows
 
@@ -264,11 +264,10 @@ class Index:
         self, chunk: Sequence[DocumentInput], vectors: list[np.ndarray], residual: codec.ResidualCodec | None
     ) -> None:
         """Write one chunk (and patch the inverted lists of a built index)."""
-        if residual is None:
-            payloads = [(None, codec.encode_int8(v)) for v in vectors]
-        else:
-            encoded = encode_for_store(residual, vectors)
-            payloads = [(c, p) for c, p, _ in encoded]
+        encoded = [] if residual is None else encode_for_store(residual, vectors)
+        payloads: list[tuple[bytes | None, bytes]] = (
+            [(None, codec.encode_int8(v)) for v in vectors] if residual is None else [(c, p) for c, p, _ in encoded]
+        )
         rows = [
             NewDocument(
                 ext_id=item.id,
@@ -411,7 +410,7 @@ class Index:
         with self._store.snapshot():
             self._require_documents()
             state = self._search_state()
-            if state.matrix is not None:
+            if isinstance(state, Int8State):
                 doc_ids, scores = exhaustive_search(query, state.matrix, k)
             elif exact:
                 doc_ids, scores = exhaustive_residual_search(query, state.tables, self._every_residual(state), k)
@@ -448,14 +447,14 @@ class Index:
                 self._state_key = key
             return self._state
 
-    def _every_residual(self, state: SearchState) -> ResidualRows:
+    def _every_residual(self, state: BuiltState) -> ResidualRows:
         """All residual payloads in memory (exhaustive search on a built index)."""
         with self._cache_lock:
             if self._all_rows is None:
                 self._all_rows = ResidualRows.from_payloads(self._store.iter_token_payloads(), state.tables.codec)
             return self._all_rows
 
-    def _fetch_rows(self, state: SearchState) -> Callable[[np.ndarray], ResidualRows]:
+    def _fetch_rows(self, state: BuiltState) -> Callable[[np.ndarray], ResidualRows]:
         def fetch(doc_ids: np.ndarray) -> ResidualRows:
             return ResidualRows.from_payloads(self._store.token_payloads(doc_ids.tolist()), state.tables.codec)
 

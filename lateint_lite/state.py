@@ -19,13 +19,22 @@ from .tokens import CodeMatrix, TokenMatrix
 
 
 @dataclass(frozen=True)
-class SearchState:
-    """Either ``matrix`` (int8 index) or ``tables`` + ``codes`` + ``lists`` (built index)."""
+class Int8State:
+    """An index before ``build()``: every token vector, int8, in memory."""
 
-    matrix: TokenMatrix | None = None
-    tables: CodecTables | None = None
-    codes: CodeMatrix | None = None
-    lists: InvertedLists | None = None
+    matrix: TokenMatrix
+
+
+@dataclass(frozen=True)
+class BuiltState:
+    """A built index: codec tables, all centroid codes, inverted lists over positions."""
+
+    tables: CodecTables
+    codes: CodeMatrix
+    lists: InvertedLists
+
+
+SearchState = Int8State | BuiltState
 
 
 def meta_nbits(meta: dict[str, str]) -> int:
@@ -51,7 +60,7 @@ def load_state(store: Store, meta: dict[str, str], dim: int) -> SearchState:
     """Read and validate everything a search keeps resident."""
     codec = load_codec(store, meta, dim)
     if codec is None:
-        return SearchState(matrix=TokenMatrix.from_payloads(store.iter_token_payloads(), dim))
+        return Int8State(matrix=TokenMatrix.from_payloads(store.iter_token_payloads(), dim))
     codes = CodeMatrix.from_rows(store.iter_codes(), codec.codebook.size)
     lists = decode_rows(store.ivf_rows(), codec.codebook.size, store.max_doc_id()).to_positions(codes.position_of)
-    return SearchState(tables=CodecTables.from_codec(codec), codes=codes, lists=lists)
+    return BuiltState(tables=CodecTables.from_codec(codec), codes=codes, lists=lists)

@@ -446,8 +446,8 @@ class Store:
     def iter_codes(self) -> Iterator[tuple[int, int, bytes | None]]:
         """(doc_id, n_tokens, codes) of every document, by doc_id."""
         yield from self._conn.execute(
-            "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB) FROM documents d JOIN doc_tokens t ON t.doc_id = d.doc_id "
-            "ORDER BY d.doc_id"
+            "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB) FROM documents d "
+            "JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
         )
 
     def codes_of(self, doc_ids: Sequence[int]) -> list[tuple[int, bytes | None]]:

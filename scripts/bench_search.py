@@ -171,8 +171,8 @@ def run_dataset(name: str, data_dir: Path, cache: Path, encoder: OnnxEncoder, va
         "| variant | B/token | file MiB | file / (payload+text) | build s | nDCG@10 pruned | R@100 pruned "
         "| nDCG@10 exhaustive | R@100 exhaustive | pruned p50/p95 ms | exhaustive p50/p95 ms | pruned vs float |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        f"| float32 exact (reference) | {4 * data.vectors.shape[1]} | – | – | – | – | – | {ref['ndcg10']:.2f} "
-        f"| {ref['r100']:.2f} | – | {percentiles(ref_times)[0]:.0f}/{percentiles(ref_times)[1]:.0f} | 100% |",
+        f"| float32 exact (reference) | {4 * data.vectors.shape[1]} | - | - | - | - | - | {ref['ndcg10']:.2f} "
+        f"| {ref['r100']:.2f} | - | {percentiles(ref_times)[0]:.0f}/{percentiles(ref_times)[1]:.0f} | 100% |",
     ]
     for label, build in variants:
         path = cache / f"{name}-variant.lateint"
@@ -188,8 +188,8 @@ def run_dataset(name: str, data_dir: Path, cache: Path, encoder: OnnxEncoder, va
         ratio = size / (info["payload_bytes"] + text_bytes)
         p50, p95 = percentiles(pr_times)
         e50, e95 = percentiles(ex_times)
-        pruned_cell = f"{pruned['ndcg10']:.2f}" if build else "–"
-        recall_cell = f"{pruned['r100']:.2f}" if build else "–"
+        pruned_cell = f"{pruned['ndcg10']:.2f}" if build else "-"
+        recall_cell = f"{pruned['r100']:.2f}" if build else "-"
         lines.append(
             f"| {label} | {info['bytes_per_token']:.1f} | {size / 2**20:.1f} | {ratio:.2f} | {build_s:.1f} "
             f"| {pruned_cell} | {recall_cell} | {exhaustive['ndcg10']:.2f} | {exhaustive['r100']:.2f} "

@@ -180,7 +180,7 @@ def test_search_parameters_are_validated(built):
 
 
 def test_damaged_inverted_list_is_reported_not_crashed(built, index_path):
-    idx, docs, _ = built
+    _, docs, _ = built
     conn = apsw.Connection(str(index_path))
     conn.execute("UPDATE ivf SET doc_ids = x'05ff' WHERE centroid_id = (SELECT min(centroid_id) FROM ivf)")
     conn.close()
@@ -189,7 +189,7 @@ def test_damaged_inverted_list_is_reported_not_crashed(built, index_path):
 
 
 def test_damaged_codes_are_reported_not_crashed(built, index_path):
-    idx, docs, _ = built
+    _, docs, _ = built
     conn = apsw.Connection(str(index_path))
     conn.execute("UPDATE doc_tokens SET codes = x'ffff' || substr(codes, 3) WHERE doc_id = 1")
     conn.close()

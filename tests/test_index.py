@@ -258,7 +258,7 @@ def test_readonly_index_refuses_writes(index_path, fake_encoder):
 
 def test_kernel_scores_equal_stored_int8_reference(fake_index, fake_encoder):
     fake_index.add(DOCS)
-    matrix = fake_index._search_state().matrix
+    matrix = fake_index._search_state().matrix  # an unbuilt index holds int8 tokens
     query = fake_encoder.encode_queries(["water and roads"])[0]
     np.testing.assert_allclose(
         matrix.maxsim(query),
