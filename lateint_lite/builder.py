@@ -18,6 +18,7 @@ from . import ivf
 from .clustering import plaid_centroid_count
 from .codec import RESIDUAL, ResidualCodec, codec_to_arrays, decode_stored, train_residual_codec
 from .errors import EmptyIndexError, InvalidInputError
+from .kernels import pool_documents
 from .store import Store
 
 #: Training points per centroid (PLAID samples ~76; 16 measured no worse on SciFact).
@@ -35,6 +36,7 @@ class BuildOptions:
     residual_dim: int | None = 128
     n_centroids: int | None = None
     seed: int = 0
+    pool_now: int = 1  # pool the stored tokens by this factor while re-encoding (1: keep them)
 
     def validated(self) -> BuildOptions:
         if self.nbits not in (1, 2, 4):
@@ -43,6 +45,8 @@ class BuildOptions:
             raise InvalidInputError("residual_dim must be a positive integer or None")
         if self.n_centroids is not None and not 1 <= self.n_centroids <= 65536:
             raise InvalidInputError("n_centroids must be between 1 and 65536")
+        if not isinstance(self.pool_now, int) or self.pool_now < 1:
+            raise InvalidInputError("pool factor must be a positive integer")
         return self
 
 
@@ -66,8 +70,18 @@ def _split_sample(
     return sample, heldout or sample
 
 
-def _read_vectors(store: Store, doc_ids: list[int], current: ResidualCodec | None, dim: int) -> np.ndarray:
+def pool_vectors(vectors: list[np.ndarray], factor: int) -> list[np.ndarray]:
+    """Token pooling of each document's vectors (factor 1 returns them unchanged)."""
+    if factor <= 1 or not vectors:
+        return vectors
+    offsets = np.cumsum([0] + [len(v) for v in vectors]).astype(np.int64)
+    pooled, new_offsets = pool_documents(np.concatenate(vectors), offsets, factor)
+    return [pooled[new_offsets[i] : new_offsets[i + 1]] for i in range(len(vectors))]
+
+
+def _read_vectors(store: Store, doc_ids: list[int], current: ResidualCodec | None, dim: int, pool: int) -> np.ndarray:
     parts = [decode_stored(current, dim, n, codes, payload) for _, n, codes, payload in store.token_payloads(doc_ids)]
+    parts = pool_vectors(parts, pool)
     return np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
 
 
@@ -90,8 +104,8 @@ def build_codec(
     sample_ids, heldout_ids = _split_sample(
         counts, max(MIN_SAMPLE_TOKENS, SAMPLE_PER_CENTROID * k), HELDOUT_TOKENS, options.seed
     )
-    sample = _read_vectors(store, sample_ids, current, dim)
-    heldout = _read_vectors(store, heldout_ids, current, dim)
+    sample = _read_vectors(store, sample_ids, current, dim, options.pool_now)
+    heldout = _read_vectors(store, heldout_ids, current, dim, options.pool_now)
     codec = train_residual_codec(
         sample,
         heldout,
@@ -106,13 +120,14 @@ def build_codec(
     store.delete_arrays(["residual_basis"])
     store.put_arrays(arrays)
     store.replace_centroids(centroid_values)
-    lists = _reencode_all(store, dim, current, codec, progress)
+    lists, n_stored = _reencode_all(store, dim, current, codec, options.pool_now, progress)
     store.clear_ivf()
     store.write_ivf_rows({c: ivf.encode_list(ids) for c, ids in lists.items()})
     finished = time.perf_counter()
     report = {
         "documents": len(counts),
-        "tokens": n_tokens,
+        "tokens": n_stored,
+        "tokens_before_pooling": n_tokens,
         "n_centroids": codec.codebook.size,
         "nbits": codec.nbits,
         "residual_dim": codec.residual_dim,
@@ -128,7 +143,7 @@ def build_codec(
             "residual_dim": str(codec.residual_dim),
             "n_centroids": str(codec.codebook.size),
             "built_at": str(time.time()),
-            "built_tokens": str(n_tokens),
+            "built_tokens": str(n_stored),
             "built_documents": str(len(counts)),
             "build_seed": str(options.seed),
         }
@@ -141,20 +156,24 @@ def _reencode_all(
     dim: int,
     current: ResidualCodec | None,
     codec: ResidualCodec,
+    pool: int,
     progress: Callable[[int], None] | None,
-) -> dict[int, np.ndarray]:
-    """Re-encode every document with ``codec`` chunk by chunk; returns the new inverted lists."""
+) -> tuple[dict[int, np.ndarray], int]:
+    """Re-encode every document with ``codec`` chunk by chunk (pooling its tokens first
+    when ``pool`` > 1); returns the new inverted lists and the stored token count."""
     pairs: list[tuple[int, np.ndarray]] = []
+    n_stored = 0
     for chunk in store.doc_id_chunks(REENCODE_CHUNK_DOCS):
         rows = list(store.token_payloads(chunk))
-        vectors = [decode_stored(current, dim, n, codes, payload) for _, n, codes, payload in rows]
+        vectors = pool_vectors([decode_stored(current, dim, n, codes, payload) for _, n, codes, payload in rows], pool)
         encoded = encode_for_store(codec, vectors)
         doc_ids = [row[0] for row in rows]
-        store.update_token_rows([(d, c, p) for d, (c, p, _) in zip(doc_ids, encoded, strict=True)])
+        store.update_token_rows([(d, len(v), c, p) for d, v, (c, p, _) in zip(doc_ids, vectors, encoded, strict=True)])
         pairs.extend((d, codes) for d, (_, _, codes) in zip(doc_ids, encoded, strict=True))
+        n_stored += sum(len(v) for v in vectors)
         if progress is not None:
             progress(len(rows))
-    return ivf.group_by_centroid(pairs)
+    return ivf.group_by_centroid(pairs), n_stored
 
 
 def encode_for_store(codec: ResidualCodec, vectors: list[np.ndarray]) -> list[tuple[bytes, bytes, np.ndarray]]:

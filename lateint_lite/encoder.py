@@ -9,6 +9,7 @@ small; padding positions never reach the output.
 from __future__ import annotations
 
 import os
+import string
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,11 +17,29 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import InvalidInputError, ModelError
 from .manifest import ModelManifest, load_manifest
 
 ProgressCallback = Callable[[int], None]
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: ASCII punctuation, one token each in BERT-style vocabularies (ColBERT's skiplist).
+PUNCTUATION: tuple[str, ...] = tuple(string.punctuation)
+
+
+def resolve_skiplist(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """None (model default), "punctuation", "none", or an explicit list of tokens."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value == "punctuation":
+            return PUNCTUATION
+        if value == "none":
+            return ()
+        raise InvalidInputError(f"skiplist must be 'punctuation', 'none' or a list of tokens, got {value!r}")
+    tokens = tuple(value)
+    if not all(isinstance(t, str) and t for t in tokens):
+        raise InvalidInputError("skiplist tokens must be non-empty strings")
+    return tokens
 
 
 @runtime_checkable
@@ -67,7 +86,15 @@ class OnnxEncoder:
     (measured 38.8 vs 31.8 docs/s on 2 cores, see docs/ARCHITECTURE.md).
     """
 
-    def __init__(self, manifest: ModelManifest, *, threads: int | None = None, verify: bool = True) -> None:
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        *,
+        threads: int | None = None,
+        verify: bool = True,
+        skiplist: Sequence[str] | None = None,
+    ) -> None:
+        """``skiplist`` (document tokens to drop) overrides the manifest's when given."""
         from tokenizers import Tokenizer
 
         if verify:
@@ -83,9 +110,10 @@ class OnnxEncoder:
         self._doc_marker = self._token_id(manifest.document.marker)
         self._mask_id = self._token_id(manifest.query.mask_token) if manifest.query.expand_to else None
         self._pad_id = self._token_id("[PAD]", required=False) or 0
+        skip = manifest.document.skiplist if skiplist is None else tuple(skiplist)
+        self.skiplist: tuple[str, ...] = tuple(skip)
         self._skip_ids = np.array(
-            sorted({i for t in manifest.document.skiplist if (i := self._token_id(t, required=False)) is not None}),
-            dtype=np.int64,
+            sorted({i for t in skip if (i := self._token_id(t, required=False)) is not None}), dtype=np.int64
         )
         self._configure(self._query_tokenizer, manifest.query.max_length, self._query_marker)
         self._configure(self._doc_tokenizer, manifest.document.max_length, self._doc_marker)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import codec
 from ._version import __version__
-from .builder import BuildOptions, add_to_lists, build_codec, encode_for_store, remove_from_lists
+from .builder import BuildOptions, add_to_lists, build_codec, encode_for_store, pool_vectors, remove_from_lists
 from .documents import (
     Document,
     DocumentInput,
@@ -29,7 +29,7 @@ from .documents import (
     normalize_text,
     prepare_documents,
 )
-from .encoder import Encoder, OnnxEncoder, l2_normalize
+from .encoder import PUNCTUATION, Encoder, OnnxEncoder, l2_normalize, resolve_skiplist
 from .errors import (
     CorruptIndexError,
     DocumentNotFoundError,
@@ -75,6 +75,7 @@ def open(
     readonly: bool = False,
     threads: int | None = None,
     auto_build: bool = True,
+    skiplist: str | Sequence[str] | None = None,
 ) -> Index:
     """Open (or with ``create=True`` create) an index file.
 
@@ -83,14 +84,23 @@ def open(
     either, the model recorded in the file is loaded on first use.
     ``auto_build`` compresses the index (:meth:`Index.build`) once an add
     leaves an unbuilt index with at least ``AUTO_BUILD_TOKENS`` tokens.
+    ``skiplist`` (at creation: "punctuation", "none" or a list of tokens)
+    drops those document tokens before storage, for every later add too;
+    the default keeps the model manifest's choice.
     """
+    chosen_skiplist = resolve_skiplist(skiplist)
     store = Store(path, create=create, readonly=readonly)
     try:
         if store.state is FileState.EMPTY:
             if not create:
                 raise NotAnIndexError(f"{store.path}: empty file, not an index (create it with create=True)")
             identity = _identity_of(model, encoder)
-            store.initialize(identity.dim, _initial_meta(identity))
+            meta = _initial_meta(identity)
+            if chosen_skiplist is not None:
+                meta["doc_skiplist"] = json.dumps(list(chosen_skiplist))
+            store.initialize(identity.dim, meta)
+        elif chosen_skiplist is not None:
+            raise InvalidInputError("skiplist can only be chosen when the index is created")
         return Index(store, model=model, encoder=encoder, threads=threads, auto_build=auto_build)
     except BaseException:
         store.close()
@@ -202,7 +212,9 @@ class Index:
                     f"{self.path} was built with a custom encoder; pass the same encoder to open() to encode text"
                 )
             spec = source or self._meta.get("model_name")
-        encoder = OnnxEncoder.from_model(spec, threads=self._threads)
+        recorded = self._meta.get("doc_skiplist")
+        skiplist = None if recorded is None else json.loads(recorded)
+        encoder = OnnxEncoder.from_model(spec, threads=self._threads, skiplist=skiplist)
         self._check_identity(encoder.name, encoder.fingerprint, encoder.dim)
         return encoder
 
@@ -238,10 +250,12 @@ class Index:
             taken = self._store.existing_ext_ids([item.id for item in items])
             if taken:
                 raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. {sorted(taken)[0]!r}")
-            residual = load_codec(self._store, self._store.meta(), self._dim)
+            meta = self._store.meta()
+            residual = load_codec(self._store, meta, self._dim)
+            pool = int(meta.get("pool_factor", "1"))
             for start in range(0, len(items), max(1, batch_size)):
                 chunk = items[start : start + max(1, batch_size)]
-                self._insert(chunk, self._vectors_for(chunk, encoder), residual)
+                self._insert(chunk, self._vectors_for(chunk, encoder), residual, pool)
                 tick(len(chunk))
             self._store.set_meta({"updated_at": str(time.time())})
         self._changed()
@@ -261,9 +275,14 @@ class Index:
         return out
 
     def _insert(
-        self, chunk: Sequence[DocumentInput], vectors: list[np.ndarray], residual: codec.ResidualCodec | None
+        self,
+        chunk: Sequence[DocumentInput],
+        full: list[np.ndarray],
+        residual: codec.ResidualCodec | None,
+        pool: int,
     ) -> None:
         """Write one chunk (and patch the inverted lists of a built index)."""
+        vectors = pool_vectors(full, pool)
         encoded = [] if residual is None else encode_for_store(residual, vectors)
         payloads: list[tuple[bytes | None, bytes]] = (
             [(None, codec.encode_int8(v)) for v in vectors] if residual is None else [(c, p) for c, p, _ in encoded]
@@ -276,9 +295,9 @@ class Index:
                 n_tokens=int(matrix.shape[0]),
                 codes=codes_blob,
                 payload=payload,
-                pooled=codec.quantize_unit_int8(matrix.mean(axis=0)),
+                pooled=codec.quantize_unit_int8(original.mean(axis=0)),
             )
-            for item, matrix, (codes_blob, payload) in zip(chunk, vectors, payloads, strict=True)
+            for item, matrix, original, (codes_blob, payload) in zip(chunk, vectors, full, payloads, strict=True)
         ]
         doc_ids = self._store.insert_documents(rows)
         if residual is not None:
@@ -315,6 +334,7 @@ class Index:
         residual_dim: int | None = 128,
         n_centroids: int | None = None,
         seed: int = 0,
+        pool_factor: int | None = None,
         progress: ProgressArg = False,
         compact: bool = True,
     ) -> dict[str, Any]:
@@ -323,19 +343,39 @@ class Index:
         Runs in one transaction. On a built index this retrains from the decoded
         vectors (use it after the collection grew or drifted). ``compact``
         VACUUMs afterwards when over a quarter of the file is free pages (the
-        replaced int8 payloads). Returns a report (centroids, bytes per token, seconds).
+        replaced int8 payloads). ``pool_factor`` > 1 turns on token pooling: each
+        document keeps about 1/pool_factor of its token vectors (cluster means),
+        now and for every later add; it can be set once, on an unpooled index.
+        Returns a report (centroids, bytes per token, seconds).
         """
-        options = BuildOptions(nbits=nbits, residual_dim=residual_dim, n_centroids=n_centroids, seed=seed)
+        current_pool = self.pool_factor
+        if pool_factor is not None and pool_factor != current_pool and current_pool != 1:
+            raise InvalidInputError(f"tokens are already pooled by {current_pool}; pooling applies once")
+        target_pool = current_pool if pool_factor is None else pool_factor
+        options = BuildOptions(
+            nbits=nbits,
+            residual_dim=residual_dim,
+            n_centroids=n_centroids,
+            seed=seed,
+            pool_now=target_pool if current_pool == 1 else 1,
+        )
         total = self._store.counts()[0]
         with _progress_bar(progress, total, "building") as tick, self._store.write():
             current = load_codec(self._store, self._store.meta(), self._dim)
             report = build_codec(self._store, dim=self._dim, current=current, options=options, progress=tick)
+            self._store.set_meta({"pool_factor": str(target_pool)})
+            report["pool_factor"] = target_pool
         if compact and self._store.free_fraction() > COMPACT_FREE_FRACTION:
             started = time.perf_counter()
             self._store.compact()
             report["compact_seconds"] = round(time.perf_counter() - started, 2)
         self._changed()
         return report
+
+    @property
+    def pool_factor(self) -> int:
+        """Token pooling factor applied to stored documents (1: every token kept)."""
+        return int(self._store.meta().get("pool_factor", "1"))
 
     @property
     def is_built(self) -> bool:
@@ -477,6 +517,8 @@ class Index:
             "nbits": _int_or_none(meta.get("nbits")),
             "residual_dim": _int_or_none(meta.get("residual_dim")),
             "n_centroids": _int_or_none(meta.get("n_centroids")),
+            "pool_factor": int(meta.get("pool_factor", "1")),
+            "skiplist": _describe_skiplist(meta.get("doc_skiplist")),
             "tokens_at_build": _int_or_none(meta.get("built_tokens")),
             "bytes_per_token": round(stored / n_tokens, 2) if n_tokens else None,
             "file_bytes": sizes["file"],
@@ -500,6 +542,15 @@ class Index:
         if value <= 0:
             raise CorruptIndexError(f"{self.path}: meta {key!r} must be positive")
         return value
+
+
+def _describe_skiplist(recorded: str | None) -> str | list[str]:
+    if recorded is None:
+        return "model default"
+    tokens = json.loads(recorded)
+    if tuple(tokens) == PUNCTUATION:
+        return "punctuation"
+    return tokens or "none"
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -349,40 +349,62 @@ def _centroid_sums(points, codes, k):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _nearest_in_groups(points, coarse, fine, group_offsets, probe):  # pragma: no cover - compiled
-    """Best fine centroid among the groups of each point's ``probe`` best coarse centroids."""
-    n, dim = points.shape
-    n_groups = coarse.shape[0]
-    probe = min(probe, n_groups)
-    codes = np.empty(n, dtype=np.int64)
-    for i in prange(n):
-        top_score = np.full(probe, -np.inf, dtype=np.float32)
-        top_group = np.zeros(probe, dtype=np.int64)
-        for g in range(n_groups):
-            acc = np.float32(0.0)
-            for t in range(dim):
-                acc += points[i, t] * coarse[g, t]
-            if acc > top_score[probe - 1]:
-                slot = probe - 1
-                while slot > 0 and top_score[slot - 1] < acc:
-                    top_score[slot] = top_score[slot - 1]
-                    top_group[slot] = top_group[slot - 1]
-                    slot -= 1
-                top_score[slot] = acc
-                top_group[slot] = g
-        best = np.float32(-np.inf)
-        arg = group_offsets[top_group[0]]
-        for p in range(probe):
-            g = top_group[p]
-            for c in range(group_offsets[g], group_offsets[g + 1]):
-                acc = np.float32(0.0)
+def _assign_in_group_order(points, order, starts, fine, group_offsets, best, arg):  # pragma: no cover
+    """Improve best/arg of points grouped by coarse cell: ``order[starts[g]:starts[g+1]]``
+    are the points to compare with the fine centroids of group g (4 x 2 register tiles).
+    Each point appears in one group per call, so threads never write the same slot."""
+    dim = points.shape[1]
+    for g in prange(starts.shape[0] - 1):
+        lo = starts[g]
+        hi = starts[g + 1]
+        c_lo = group_offsets[g]
+        c_hi = group_offsets[g + 1]
+        pairs_end = c_hi - (c_hi - c_lo) % 2
+        tile = np.empty((4, dim), dtype=np.float32)
+        for b in range(lo, hi, 4):
+            m = min(4, hi - b)
+            for r in range(4):
+                src = order[b + min(r, m - 1)]
                 for t in range(dim):
-                    acc += points[i, t] * fine[c, t]
-                if acc > best:
-                    best = acc
-                    arg = c
-        codes[i] = arg
-    return codes
+                    tile[r, t] = points[src, t]
+            i0 = order[b]
+            i1 = order[b + min(1, m - 1)]
+            i2 = order[b + min(2, m - 1)]
+            i3 = order[b + min(3, m - 1)]
+            b0, b1, b2, b3 = best[i0], best[i1], best[i2], best[i3]
+            a0, a1, a2, a3 = arg[i0], arg[i1], arg[i2], arg[i3]
+            for j in range(c_lo, pairs_end, 2):
+                c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(tile, 0, fine, j, dim)
+                if c00 > b0:
+                    b0, a0 = c00, j
+                if c01 > b0:
+                    b0, a0 = c01, j + 1
+                if c10 > b1:
+                    b1, a1 = c10, j
+                if c11 > b1:
+                    b1, a1 = c11, j + 1
+                if c20 > b2:
+                    b2, a2 = c20, j
+                if c21 > b2:
+                    b2, a2 = c21, j + 1
+                if c30 > b3:
+                    b3, a3 = c30, j
+                if c31 > b3:
+                    b3, a3 = c31, j + 1
+            scores = np.array([b0, b1, b2, b3], dtype=np.float32)
+            args = np.array([a0, a1, a2, a3], dtype=np.int64)
+            if pairs_end < c_hi:
+                for r in range(4):
+                    acc = np.float32(0.0)
+                    for t in range(dim):
+                        acc += tile[r, t] * fine[c_hi - 1, t]
+                    if acc > scores[r]:
+                        scores[r] = acc
+                        args[r] = c_hi - 1
+            for r in range(m):
+                idx = order[b + r]
+                best[idx] = scores[r]
+                arg[idx] = args[r]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -631,6 +653,65 @@ def _varint_decode_lists(data, row_offsets, max_value):  # pragma: no cover - co
     return offsets, values, 0
 
 
+@njit(parallel=True, fastmath=True, cache=True)
+def _pool_documents(vectors, offsets, factor, iterations):  # pragma: no cover - compiled
+    """Cluster each document's tokens into ceil(n / factor) groups; return unit group means.
+
+    Seeds are tokens at evenly spaced positions (deterministic), then a few
+    spherical k-means steps within the document.
+    """
+    n_docs = offsets.shape[0] - 1
+    dim = vectors.shape[1]
+    counts = np.empty(n_docs, dtype=np.int64)
+    for d in range(n_docs):
+        n = offsets[d + 1] - offsets[d]
+        counts[d] = max(1, (n + factor - 1) // factor)
+    new_offsets = np.zeros(n_docs + 1, dtype=np.int64)
+    for d in range(n_docs):
+        new_offsets[d + 1] = new_offsets[d] + counts[d]
+    out = np.empty((new_offsets[n_docs], dim), dtype=np.float32)
+    for d in prange(n_docs):
+        start = offsets[d]
+        n = offsets[d + 1] - start
+        m = counts[d]
+        means = np.empty((m, dim), dtype=np.float32)
+        for g in range(m):
+            src = start + (g * n) // m
+            for t in range(dim):
+                means[g, t] = vectors[src, t]
+        assign = np.zeros(n, dtype=np.int64)
+        for _ in range(iterations):
+            for i in range(n):
+                best = np.float32(-np.inf)
+                for g in range(m):
+                    acc = np.float32(0.0)
+                    for t in range(dim):
+                        acc += vectors[start + i, t] * means[g, t]
+                    if acc > best:
+                        best = acc
+                        assign[i] = g
+            sums = np.zeros((m, dim), dtype=np.float32)
+            sizes = np.zeros(m, dtype=np.int64)
+            for i in range(n):
+                g = assign[i]
+                sizes[g] += 1
+                for t in range(dim):
+                    sums[g, t] += vectors[start + i, t]
+            for g in range(m):
+                if sizes[g] == 0:
+                    continue
+                norm = np.float32(0.0)
+                for t in range(dim):
+                    norm += sums[g, t] * sums[g, t]
+                norm = np.sqrt(max(norm, np.float32(1e-24)))
+                for t in range(dim):
+                    means[g, t] = sums[g, t] / norm
+        for g in range(m):
+            for t in range(dim):
+                out[new_offsets[d] + g, t] = means[g, t]
+    return out, new_offsets
+
+
 def check_offsets(offsets: np.ndarray, n_rows: int) -> None:
     """Offsets must start at 0, never decrease, have non-empty spans and end at n_rows."""
     if offsets.ndim != 1 or offsets.size < 1 or offsets.dtype != np.int64:
@@ -701,20 +782,44 @@ def nearest_centroids(points: np.ndarray, centroids: np.ndarray) -> tuple[np.nda
         return _nearest_rows(points, centroids)
 
 
+ASSIGN_CHUNK = 65_536
+
+
 def nearest_in_groups(
     points: np.ndarray, coarse: np.ndarray, fine: np.ndarray, group_offsets: np.ndarray, probe: int
 ) -> np.ndarray:
-    """Two-level assignment: best fine centroid within the ``probe`` best coarse groups."""
+    """Two-level assignment: best fine centroid within the ``probe`` best coarse groups.
+
+    Points are scored against the coarse centroids, then, per probe level,
+    sorted by group so each group's fine centroids are compared with blocks of
+    its points through the register-tiled kernel.
+    """
     points = np.ascontiguousarray(points, dtype=np.float32)
     coarse = np.ascontiguousarray(coarse, dtype=np.float32)
     fine = np.ascontiguousarray(fine, dtype=np.float32)
     check_offsets(group_offsets, fine.shape[0])
-    if group_offsets.size != coarse.shape[0] + 1 or points.shape[1] != coarse.shape[1] != fine.shape[1]:
+    n_groups = coarse.shape[0]
+    if group_offsets.size != n_groups + 1 or points.shape[1] != coarse.shape[1] != fine.shape[1]:
         raise CorruptIndexError("codebook arrays do not match")
     if probe < 1:
         raise InvalidInputError("probe must be at least 1")
-    with PARALLEL_LOCK:
-        return _nearest_in_groups(points, coarse, fine, group_offsets, int(probe))
+    probe = min(int(probe), n_groups)
+    codes = np.empty(points.shape[0], dtype=np.int64)
+    for lo in range(0, points.shape[0], ASSIGN_CHUNK):
+        chunk = points[lo : lo + ASSIGN_CHUNK]
+        with PARALLEL_LOCK:
+            scores = _dot_matrix(chunk, coarse)
+        top = np.argpartition(-scores, probe - 1, axis=1)[:, :probe] if probe < n_groups else None
+        best = np.full(chunk.shape[0], -np.inf, dtype=np.float32)
+        arg = np.zeros(chunk.shape[0], dtype=np.int64)
+        for level in range(probe):
+            groups = np.arange(chunk.shape[0]) * 0 + level if top is None else top[:, level]
+            order = np.argsort(groups, kind="stable").astype(np.int64)
+            starts = np.searchsorted(groups[order], np.arange(n_groups + 1)).astype(np.int64)
+            with PARALLEL_LOCK:
+                _assign_in_group_order(chunk, order, starts, fine, group_offsets, best, arg)
+        codes[lo : lo + chunk.shape[0]] = arg
+    return codes
 
 
 def _check_codes(codes: np.ndarray, n_centroids: int) -> np.ndarray:
@@ -883,6 +988,18 @@ def varint_decode_lists(blobs: list[bytes], max_value: int) -> tuple[np.ndarray,
     return offsets, values
 
 
+def pool_documents(
+    vectors: np.ndarray, offsets: np.ndarray, factor: int, iterations: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token pooling: (pooled unit vectors, new offsets) keeping ~1/factor of each document's tokens."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    check_offsets(offsets, vectors.shape[0])
+    if factor < 1 or iterations < 0:
+        raise InvalidInputError("pool factor must be >= 1")
+    with PARALLEL_LOCK:
+        return _pool_documents(vectors, offsets, int(factor), int(iterations))
+
+
 def dot_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b.T`` in float32 with numba threads (no BLAS)."""
     a = np.ascontiguousarray(a, dtype=np.float32)
@@ -1031,3 +1148,22 @@ def kmeanspp_seeds_reference(points: np.ndarray, k: int, seed: int) -> np.ndarra
         chosen.append(best)
         dist = np.minimum(dist, np.maximum(2 - 2 * points @ points[best], 0))
     return np.array(chosen)
+
+
+def pool_documents_reference(vectors, offsets, factor, iterations=4):
+    pooled, new_offsets = [], [0]
+    for d in range(offsets.size - 1):
+        x = vectors[offsets[d] : offsets[d + 1]]
+        n = len(x)
+        m = max(1, -(-n // factor))
+        means = x[[(g * n) // m for g in range(m)]].copy()
+        for _ in range(iterations):
+            assign = np.argmax(x @ means.T, axis=1)
+            for g in range(m):
+                members = x[assign == g]
+                if len(members):
+                    total = members.sum(axis=0)
+                    means[g] = total / max(np.linalg.norm(total), 1e-12)
+        pooled.append(means)
+        new_offsets.append(new_offsets[-1] + m)
+    return np.concatenate(pooled).astype(np.float32), np.array(new_offsets, dtype=np.int64)

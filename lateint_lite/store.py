@@ -437,10 +437,12 @@ class Store:
             yield chunk
             last = chunk[-1]
 
-    def update_token_rows(self, rows: Iterable[tuple[int, bytes | None, bytes]]) -> None:
-        """Rewrite (doc_id, codes, payload); inside :meth:`write`."""
+    def update_token_rows(self, rows: Iterable[tuple[int, int, bytes | None, bytes]]) -> None:
+        """Rewrite (doc_id, n_tokens, codes, payload); inside :meth:`write`."""
+        rows = list(rows)
+        self._conn.executemany("UPDATE documents SET n_tokens = ? WHERE doc_id = ?", [(n, d) for d, n, _, _ in rows])
         self._conn.executemany(
-            "UPDATE doc_tokens SET codes = ?, payload = ? WHERE doc_id = ?", [(c, p, d) for d, c, p in rows]
+            "UPDATE doc_tokens SET codes = ?, payload = ? WHERE doc_id = ?", [(c, p, d) for d, _, c, p in rows]
         )
 
     def iter_codes(self) -> Iterator[tuple[int, int, bytes | None]]:

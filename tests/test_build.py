@@ -195,3 +195,24 @@ def test_damaged_codes_are_reported_not_crashed(built, index_path):
     conn.close()
     with li.open(index_path, encoder=HashEncoder(dim=DIM)) as other, pytest.raises(CorruptIndexError):
         other.search_vectors(docs[0]["vectors"][:3], k=5)
+
+
+def test_token_pooling_halves_tokens_and_applies_to_later_adds(index_path):
+    docs, _ = clustered_docs(n_docs=120)
+    with li.open(index_path, create=True, encoder=HashEncoder(dim=DIM), auto_build=False) as idx:
+        idx.add(docs[:100])
+        before = idx.info()["tokens"]
+        report = idx.build(residual_dim=16, pool_factor=2)
+        assert report["pool_factor"] == 2 and idx.pool_factor == 2
+        after = idx.info()["tokens"]
+        assert after == sum(max(1, -(-len(d["vectors"]) // 2)) for d in docs[:100])
+        assert after < 0.6 * before
+        idx.add(docs[100:])
+        assert idx.get("d110").n_tokens == max(1, -(-len(docs[110]["vectors"]) // 2))
+        assert stored_lists(idx) == lists_from_codes(idx)
+        hit = idx.search_vectors(docs[110]["vectors"][:6], k=1)[0]
+        assert hit.id == "d110"
+        with pytest.raises(InvalidInputError, match="already pooled"):
+            idx.build(pool_factor=3)
+        idx.build(residual_dim=16)  # retrain keeps the factor and does not pool again
+        assert idx.info()["tokens"] == after + sum(idx.get(f"d{i}").n_tokens for i in range(100, 120))

@@ -47,3 +47,36 @@ def test_encoder_reports_identity(real_encoder):
     assert real_encoder.name == "minilm-l6-v2"
     assert len(real_encoder.fingerprint) == 64
     assert real_encoder.dim == 384
+
+
+def test_punctuation_skiplist_drops_punctuation_tokens():
+    from lateint_lite.encoder import PUNCTUATION, OnnxEncoder
+    from lateint_lite.manifest import load_manifest
+
+    plain = OnnxEncoder(load_manifest(), verify=False)
+    skipping = OnnxEncoder(load_manifest(), verify=False, skiplist=PUNCTUATION)
+    text = "Hello, world! (Late interaction; tokens.)"
+    full = plain.encode_documents([text])[0]
+    kept = skipping.encode_documents([text])[0]
+    assert len(full) - len(kept) == 6  # , ! ( ; . )
+    np.testing.assert_array_equal(kept[:2], full[:2])  # [CLS] hello
+    (query_plain,), (query_skip,) = plain.encode_queries([text]), skipping.encode_queries([text])
+    np.testing.assert_array_equal(query_plain, query_skip)  # queries keep every token
+
+
+def test_index_records_its_skiplist(tmp_path):
+    import lateint_lite as li
+    from lateint_lite.errors import InvalidInputError
+
+    path = tmp_path / "skip.lateint"
+    with li.open(path, create=True, skiplist="punctuation") as idx:
+        idx.add([{"id": "a", "text": "Hello, world!"}])
+        assert idx.get("a").n_tokens == 4  # [CLS] hello world [SEP]
+    with li.open(path) as idx:
+        idx.add([{"id": "b", "text": "Again; more."}])
+        assert idx.get("b").n_tokens == 4
+        assert idx.info()["skiplist"] == "punctuation"
+    with pytest.raises(InvalidInputError):
+        li.open(path, skiplist="punctuation")
+    with pytest.raises(InvalidInputError):
+        li.open(tmp_path / "bad.lateint", create=True, skiplist="commas")

@@ -256,3 +256,16 @@ def test_kmeanspp_seeds_match_reference():
     got = kernels.kmeanspp_seeds(points, 12, seed=4)
     np.testing.assert_array_equal(got, kernels.kmeanspp_seeds_reference(points, 12, seed=4))
     assert len(set(got.tolist())) == 12
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_pool_documents_matches_reference(factor):
+    rng = np.random.default_rng(factor)
+    vectors, offsets = random_docs(rng, 12, 16, min_len=1, max_len=30)
+    got, got_offsets = kernels.pool_documents(vectors, offsets, factor)
+    want, want_offsets = kernels.pool_documents_reference(vectors, offsets, factor)
+    np.testing.assert_array_equal(got_offsets, want_offsets)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    lengths = np.diff(offsets)
+    np.testing.assert_array_equal(np.diff(got_offsets), np.maximum(1, -(-lengths // factor)))
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
