@@ -1021,12 +1021,15 @@ def select_cells(scores_t: np.ndarray, ncells: int, threshold: float) -> tuple[n
     return np.unique(top[top >= 0]), keep
 
 
-def kmeanspp_seeds(points: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Row indices of k k-means++ seeds of unit-norm points (deterministic for a seed)."""
+def kmeanspp_seeds(points: np.ndarray, k: int, seed: int, trials: int | None = None) -> np.ndarray:
+    """Row indices of k k-means++ seeds of unit-norm points (deterministic for a seed).
+
+    ``trials`` candidates per seed (greedy k-means++); default 2 + ln(k), 1 is plain k-means++.
+    """
     points = np.ascontiguousarray(points, dtype=np.float32)
     if not 1 <= k <= points.shape[0]:
         raise InvalidInputError(f"cannot pick {k} seeds from {points.shape[0]} points")
-    trials = 2 + int(np.log(k))
+    trials = 2 + int(np.log(k)) if trials is None else max(1, int(trials))
     uniforms = np.random.default_rng(seed).random((k, trials))
     with PARALLEL_LOCK:
         return _kmeanspp(points, int(k), uniforms)
@@ -1128,8 +1131,8 @@ def centroid_maxsim_reference(scores, codes, offsets, positions, keep=None):
     return np.array(out, dtype=np.float32)
 
 
-def kmeanspp_seeds_reference(points: np.ndarray, k: int, seed: int) -> np.ndarray:
-    trials = 2 + int(np.log(k))
+def kmeanspp_seeds_reference(points: np.ndarray, k: int, seed: int, trials: int | None = None) -> np.ndarray:
+    trials = 2 + int(np.log(k)) if trials is None else trials
     uniforms = np.random.default_rng(seed).random((k, trials))
     n = len(points)
 

@@ -250,11 +250,12 @@ def test_residual_kernels_reject_bad_codes_and_layouts():
         )
 
 
-def test_kmeanspp_seeds_match_reference():
+@pytest.mark.parametrize("trials", [None, 1])
+def test_kmeanspp_seeds_match_reference(trials):
     rng = np.random.default_rng(11)
     points = unit_rows(rng, 500, 8)
-    got = kernels.kmeanspp_seeds(points, 12, seed=4)
-    np.testing.assert_array_equal(got, kernels.kmeanspp_seeds_reference(points, 12, seed=4))
+    got = kernels.kmeanspp_seeds(points, 12, seed=4, trials=trials)
+    np.testing.assert_array_equal(got, kernels.kmeanspp_seeds_reference(points, 12, seed=4, trials=trials))
     assert len(set(got.tolist())) == 12
 
 

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Synthetic scale run: how build time, latency, memory and file size grow.
+
+Documents are clustered random token vectors (no text encoder): each document
+draws ~100 tokens (50-150) around 3 of 4096 topic centres, with token-to-centre
+cosine ~0.75. The run follows the recommended flow for large collections:
+add a training slice (int8), ``build()`` with the centroid count of the full
+collection, then add the rest, already compressed, in batches.
+
+    OPENBLAS_NUM_THREADS=1 python scripts/bench_scale.py --docs 100000 --dim 128 --write docs/benchmarks.md
+
+Rows accumulate in the markdown section (one per --docs/--dim run).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from benchutil import machine, percentiles  # noqa: E402
+
+import lateint_lite as li  # noqa: E402
+from lateint_lite.clustering import plaid_centroid_count  # noqa: E402
+
+SECTION = "## Synthetic scale (bench_scale.py)"
+HEADER = (
+    "| docs | tokens | dim | centroids | build: train + encode s (training slice) | ingest s (all docs) "
+    "| file MiB | B/token | open + load s | RSS after load MiB | pruned p50/p95 ms | exhaustive p50 ms "
+    "| speedup | date |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+class VectorsOnly:
+    """Encoder identity for an index fed only precomputed vectors."""
+
+    def __init__(self, dim: int) -> None:
+        self._dim = dim
+
+    name = "synthetic"
+
+    @property
+    def fingerprint(self) -> str:
+        return f"synthetic-dim{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode_documents(self, texts: Sequence[str], **_: object) -> list[np.ndarray]:
+        raise RuntimeError("synthetic index: pass vectors")
+
+    def encode_queries(self, texts: Sequence[str], **_: object) -> list[np.ndarray]:
+        raise RuntimeError("synthetic index: pass vectors")
+
+
+class Generator:
+    """Clustered unit token vectors, reproducible per document number."""
+
+    def __init__(self, dim: int, seed: int = 0, n_topics: int = 4096, cosine: float = 0.75) -> None:
+        rng = np.random.default_rng(seed)
+        centres = rng.standard_normal((n_topics, dim)).astype(np.float32)
+        self.centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+        self.sigma = float(np.sqrt((1 / cosine**2 - 1) / dim))
+        self.seed = seed
+        self.dim = dim
+
+    def document(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        """(token vectors, topics) of document ``number``."""
+        rng = np.random.default_rng((self.seed, number))
+        topics = rng.choice(len(self.centres), size=3, replace=False)
+        n = int(rng.integers(50, 151))
+        tokens = self.centres[rng.choice(topics, n)] + self.sigma * rng.standard_normal((n, self.dim))
+        return (tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32), topics
+
+    def query(self, number: int, n_tokens: int = 32) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, 10**9 + number))
+        _, topics = self.document(int(rng.integers(0, 10**6)))
+        tokens = self.centres[rng.choice(topics, n_tokens)] + self.sigma * rng.standard_normal((n_tokens, self.dim))
+        return (tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32)
+
+    def batch(self, start: int, stop: int) -> list[dict]:
+        return [{"id": f"doc{i}", "text": f"synthetic document {i}", "vectors": self.document(i)[0]}
+                for i in range(start, stop)]
+
+
+def rss_mib() -> float:
+    try:
+        text = Path("/proc/self/status").read_text()
+        return int(re.search(r"VmRSS:\s*(\d+)", text).group(1)) / 1024
+    except (OSError, AttributeError):
+        return float("nan")
+
+
+def run(n_docs: int, dim: int, path: Path, train_docs: int, batch: int, exhaustive: bool, queries: int) -> str:
+    gen = Generator(dim)
+    expected_tokens = 100 * n_docs
+    k = plaid_centroid_count(expected_tokens)
+    if path.exists():
+        path.unlink()
+    started = time.perf_counter()
+    with li.open(path, create=True, encoder=VectorsOnly(dim), auto_build=False) as idx:
+        first = min(train_docs, n_docs)
+        idx.add(gen.batch(0, first), batch_size=1000)
+        report = idx.build(n_centroids=k, compact=True)
+        for lo in range(first, n_docs, batch):
+            idx.add(gen.batch(lo, min(lo + batch, n_docs)), batch_size=1000)
+            print(f"  {min(lo + batch, n_docs):,} / {n_docs:,} docs, {time.perf_counter() - started:.0f} s", flush=True)
+        info = idx.info()
+    ingest_s = time.perf_counter() - started
+    size = path.stat().st_size
+
+    t0 = time.perf_counter()
+    idx = li.open(path, encoder=VectorsOnly(dim), readonly=True)
+    idx.search_vectors(gen.query(0), k=10)
+    load_s = time.perf_counter() - t0
+    rss = rss_mib()
+    pruned = []
+    for q in range(1, queries + 1):
+        vectors = gen.query(q)
+        t = time.perf_counter()
+        idx.search_vectors(vectors, k=10)
+        pruned.append(time.perf_counter() - t)
+    p50, p95 = percentiles(pruned)
+    exhaustive_cell, speedup = "-", "-"
+    if exhaustive:
+        idx.search_vectors(gen.query(0), k=10, exact=True)
+        full = []
+        for q in range(1, min(queries, 20) + 1):
+            vectors = gen.query(q)
+            t = time.perf_counter()
+            idx.search_vectors(vectors, k=10, exact=True)
+            full.append(time.perf_counter() - t)
+        e50 = percentiles(full)[0]
+        exhaustive_cell, speedup = f"{e50:.0f}", f"{e50 / p50:.0f}x"
+    idx.close()
+    path.unlink()
+    return (
+        f"| {n_docs:,} | {info['tokens']:,} | {dim} | {info['n_centroids']:,} "
+        f"| {report['train_seconds']:.1f} + {report['encode_seconds']:.1f} ({report['tokens']:,} tokens) "
+        f"| {ingest_s:.0f} | {size / 2**20:,.0f} | {info['bytes_per_token']:.1f} | {load_s:.1f} | {rss:,.0f} "
+        f"| {p50:.1f}/{p95:.1f} | {exhaustive_cell} | {speedup} | {time.strftime('%Y-%m-%d')} |"
+    )
+
+
+def record(path: Path, row: str, command: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if SECTION not in text:
+        text = text.rstrip() + (
+            f"\n\n{SECTION}\n\n_{machine()}_\n\nEach row: `{command}` with its --docs/--dim. Build = k-means + "
+            "encoding of the training slice into codes (no text encoder); ingest = everything, including "
+            "adding the remaining documents compressed.\n\n" + HEADER + "\n"
+        )
+    lines = text.split("\n")
+    end = next(i for i in range(lines.index(SECTION) + 1, len(lines) + 1)
+               if i == len(lines) or lines[i].startswith("## "))
+    last_row = max(i for i in range(lines.index(SECTION), end) if lines[i].startswith("|"))
+    lines.insert(last_row + 1, row)
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--train-docs", type=int, default=20_000, help="documents added before build()")
+    parser.add_argument("--batch", type=int, default=20_000, help="documents per add() after build")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--no-exhaustive", action="store_true", help="skip exhaustive search (1M docs)")
+    parser.add_argument("--path", type=Path, default=Path("/tmp/lateint-bench/scale.lateint"))
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args()
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    row = run(args.docs, args.dim, args.path, args.train_docs, args.batch, not args.no_exhaustive, args.queries)
+    print(HEADER)
+    print(row)
+    if args.write:
+        record(args.write, row, "OPENBLAS_NUM_THREADS=1 python scripts/bench_scale.py --docs N --dim D --write docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    main()
