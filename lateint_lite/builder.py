@@ -120,9 +120,9 @@ def build_codec(
     store.delete_arrays(["residual_basis"])
     store.put_arrays(arrays)
     store.replace_centroids(centroid_values)
-    lists, n_stored = _reencode_all(store, dim, current, codec, options.pool_now, progress)
+    postings, n_stored = _reencode_all(store, dim, current, codec, options.pool_now, progress)
     store.clear_ivf()
-    store.write_ivf_rows({c: ivf.encode_list(ids) for c, ids in lists.items()})
+    store.write_ivf_rows(dict(ivf.encode_postings(postings)))
     finished = time.perf_counter()
     report = {
         "documents": len(counts),
@@ -158,7 +158,7 @@ def _reencode_all(
     codec: ResidualCodec,
     pool: int,
     progress: Callable[[int], None] | None,
-) -> tuple[dict[int, np.ndarray], int]:
+) -> tuple[ivf.Postings, int]:
     """Re-encode every document with ``codec`` chunk by chunk (pooling its tokens first
     when ``pool`` > 1); returns the new inverted lists and the stored token count."""
     pairs: list[tuple[int, np.ndarray]] = []
@@ -173,7 +173,7 @@ def _reencode_all(
         n_stored += sum(len(v) for v in vectors)
         if progress is not None:
             progress(len(rows))
-    return ivf.group_by_centroid(pairs), n_stored
+    return ivf.postings_of(pairs), n_stored
 
 
 def encode_for_store(codec: ResidualCodec, vectors: list[np.ndarray]) -> list[tuple[bytes, bytes, np.ndarray]]:
@@ -191,19 +191,11 @@ def encode_for_store(codec: ResidualCodec, vectors: list[np.ndarray]) -> list[tu
 
 def add_to_lists(store: Store, doc_codes: list[tuple[int, np.ndarray]]) -> None:
     """Merge new documents into their centroids' stored lists."""
-    groups = ivf.group_by_centroid(doc_codes)
-    stored = store.ivf_rows(list(groups))
-    store.write_ivf_rows(
-        {c: ivf.encode_list(ivf.merged(ivf.decode_one(stored.get(c)), ids)) for c, ids in groups.items()}
-    )
+    change = ivf.postings_of(doc_codes)
+    store.write_ivf_rows(ivf.patched(store.ivf_rows(change.centroids.tolist()), change, remove=False))
 
 
 def remove_from_lists(store: Store, doc_codes: list[tuple[int, np.ndarray]]) -> None:
     """Drop deleted documents from their centroids' stored lists (empty lists are deleted)."""
-    groups = ivf.group_by_centroid(doc_codes)
-    stored = store.ivf_rows(list(groups))
-    updates: dict[int, bytes | None] = {}
-    for c, ids in groups.items():
-        remaining = ivf.without(ivf.decode_one(stored.get(c)), ids)
-        updates[c] = ivf.encode_list(remaining) if remaining.size else None
-    store.write_ivf_rows(updates)
+    change = ivf.postings_of(doc_codes)
+    store.write_ivf_rows(ivf.patched(store.ivf_rows(change.centroids.tolist()), change, remove=True))

@@ -141,9 +141,7 @@ def train_codebook(points: np.ndarray, k: int, *, seed: int = 0, iterations: int
         if quotas[g] == 0:
             continue
         members = points[groups == g]
-        fine.append(
-            spherical_kmeans(members, int(quotas[g]), iterations=iterations, seed=seed + 1 + g, greedy=False)
-        )
+        fine.append(spherical_kmeans(members, int(quotas[g]), iterations=iterations, seed=seed + 1 + g, greedy=False))
         kept_coarse.append(coarse[g])
     counts = np.array([f.shape[0] for f in fine], dtype=np.int64)
     offsets = np.zeros(len(fine) + 1, dtype=np.int64)

@@ -2,7 +2,9 @@
 
 Stored one row per centroid as LEB128 varints (count, then gaps between
 consecutive ids), about 1.5 bytes per entry instead of 4. Lists are rebuilt by
-``build()`` and patched row by row when documents are added or deleted.
+``build()`` and patched when documents are added or deleted: the touched rows
+are decoded, merged and re-encoded in a few vectorized passes, without a
+Python step per centroid.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CorruptIndexError
-from .kernels import varint_decode_lists, varint_encode
+from .kernels import varint_decode_lists, varint_encode_lists
 
 
 @dataclass(frozen=True)
 class InvertedLists:
-    """CSR form: documents of centroid c are ``values[offsets[c]:offsets[c+1]]``."""
+    """CSR form: documents of row c are ``values[offsets[c]:offsets[c+1]]``."""
 
-    offsets: np.ndarray  # int64[K + 1]
+    offsets: np.ndarray  # int64[rows + 1]
     values: np.ndarray  # int64 (doc ids, or positions after ``to_positions``)
 
     @property
@@ -37,29 +39,62 @@ class InvertedLists:
         return InvertedLists(offsets=self.offsets, values=positions.astype(np.int64))
 
 
-def group_by_centroid(doc_codes: Iterable[tuple[int, np.ndarray]]) -> dict[int, np.ndarray]:
-    """centroid -> sorted unique doc ids, from (doc_id, codes) pairs."""
-    centroids: list[np.ndarray] = []
+@dataclass(frozen=True)
+class Postings:
+    """(centroid, doc id) pairs grouped by centroid: ``centroids[i]`` owns ``lists`` row i."""
+
+    centroids: np.ndarray  # int64[rows], ascending
+    lists: InvertedLists
+
+    def items(self) -> Iterable[tuple[int, np.ndarray]]:
+        off, val = self.lists.offsets, self.lists.values
+        for i, c in enumerate(self.centroids.tolist()):
+            yield c, val[off[i] : off[i + 1]]
+
+
+def _csr_from_pairs(rows: np.ndarray, ids: np.ndarray, n_rows: int) -> InvertedLists:
+    """CSR of sorted unique (row, id) pairs."""
+    order = np.lexsort((ids, rows))
+    rows, ids = rows[order], ids[order]
+    if rows.size:
+        keep = np.ones(rows.size, dtype=bool)
+        keep[1:] = (rows[1:] != rows[:-1]) | (ids[1:] != ids[:-1])
+        rows, ids = rows[keep], ids[keep]
+    offsets = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=offsets[1:])
+    return InvertedLists(offsets=offsets, values=ids.astype(np.int64))
+
+
+def postings_of(doc_codes: Iterable[tuple[int, np.ndarray]]) -> Postings:
+    """Group (doc_id, codes) pairs into per-centroid sorted unique doc id lists."""
+    cents: list[np.ndarray] = []
     docs: list[np.ndarray] = []
     for doc_id, codes in doc_codes:
-        unique = np.unique(codes.astype(np.int64))
-        centroids.append(unique)
+        unique = np.unique(np.asarray(codes, dtype=np.int64))
+        cents.append(unique)
         docs.append(np.full(unique.size, doc_id, dtype=np.int64))
-    if not centroids:
-        return {}
-    cent = np.concatenate(centroids)
-    doc = np.concatenate(docs)
-    order = np.lexsort((doc, cent))
-    cent, doc = cent[order], doc[order]
-    bounds = np.flatnonzero(np.diff(cent)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [cent.size]])
-    return {int(cent[s]): doc[s:e] for s, e in zip(starts, ends, strict=True)}
+    if not cents:
+        return Postings(np.empty(0, np.int64), InvertedLists(np.zeros(1, np.int64), np.empty(0, np.int64)))
+    cent = np.concatenate(cents)
+    centroids, rows = np.unique(cent, return_inverse=True)
+    return Postings(centroids, _csr_from_pairs(rows, np.concatenate(docs), centroids.size))
+
+
+def group_by_centroid(doc_codes: Iterable[tuple[int, np.ndarray]]) -> dict[int, np.ndarray]:
+    """centroid -> sorted unique doc ids, from (doc_id, codes) pairs."""
+    return dict(postings_of(doc_codes).items())
 
 
 def encode_list(doc_ids: np.ndarray) -> bytes:
     """Row blob of one list (doc ids strictly increasing)."""
-    return varint_encode(doc_ids)
+    ids = np.asarray(doc_ids, dtype=np.int64)
+    return varint_encode_lists(np.array([0, ids.size], dtype=np.int64), ids)[0]
+
+
+def encode_postings(postings: Postings) -> dict[int, bytes]:
+    """centroid -> row blob for every list of ``postings``."""
+    blobs = varint_encode_lists(postings.lists.offsets, postings.lists.values)
+    return dict(zip(postings.centroids.tolist(), blobs, strict=True))
 
 
 def decode_rows(rows: Mapping[int, bytes], n_centroids: int, max_doc_id: int) -> InvertedLists:
@@ -79,11 +114,27 @@ def decode_one(blob: bytes | None) -> np.ndarray:
     return varint_decode_lists([blob], np.iinfo(np.int64).max)[1]
 
 
-def merged(existing: np.ndarray, added: np.ndarray) -> np.ndarray:
-    """Sorted union of two id lists."""
-    return np.union1d(existing, added).astype(np.int64)
+def patched(stored: Mapping[int, bytes], change: Postings, *, remove: bool) -> dict[int, bytes | None]:
+    """New blobs of the rows touched by ``change`` (added to, or removed from, ``stored``).
 
-
-def without(existing: np.ndarray, removed: np.ndarray) -> np.ndarray:
-    """Sorted ``existing`` minus ``removed``."""
-    return np.setdiff1d(existing, removed, assume_unique=True).astype(np.int64)
+    Rows that become empty map to None (delete the row).
+    """
+    empty = encode_list(np.empty(0, np.int64))
+    blobs = [stored.get(c, empty) for c in change.centroids.tolist()]
+    old_offsets, old_ids = varint_decode_lists(blobs, np.iinfo(np.int64).max)
+    n_rows = change.centroids.size
+    old_rows = np.repeat(np.arange(n_rows), np.diff(old_offsets))
+    new_rows = np.repeat(np.arange(n_rows), np.diff(change.lists.offsets))
+    if remove:
+        width = int(max(old_ids.max(initial=0), change.lists.values.max(initial=0))) + 1
+        gone = np.isin(old_rows * width + old_ids, new_rows * width + change.lists.values)
+        merged = _csr_from_pairs(old_rows[~gone], old_ids[~gone], n_rows)
+    else:
+        merged = _csr_from_pairs(
+            np.concatenate([old_rows, new_rows]), np.concatenate([old_ids, change.lists.values]), n_rows
+        )
+    encoded = varint_encode_lists(merged.offsets, merged.values)
+    sizes = np.diff(merged.offsets)
+    return {
+        c: (blob if size else None) for c, blob, size in zip(change.centroids.tolist(), encoded, sizes, strict=True)
+    }

@@ -605,6 +605,31 @@ def _varint_encode(values):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _varint_encode_lists(offsets, values):  # pragma: no cover - compiled
+    """Rows (count, gaps...) of many strictly increasing lists: (bytes, row byte offsets)."""
+    n_rows = offsets.shape[0] - 1
+    out = np.empty(10 * (values.shape[0] + n_rows), dtype=np.uint8)
+    row_offsets = np.zeros(n_rows + 1, dtype=np.int64)
+    pos = 0
+    for row in range(n_rows):
+        previous = np.int64(0)
+        for i in range(offsets[row] - 1, offsets[row + 1]):
+            if i < offsets[row]:
+                x = np.uint64(offsets[row + 1] - offsets[row])
+            else:
+                x = np.uint64(values[i] - previous)
+                previous = values[i]
+            while x >= 0x80:
+                out[pos] = np.uint8((x & np.uint64(0x7F)) | np.uint64(0x80))
+                x >>= np.uint64(7)
+                pos += 1
+            out[pos] = np.uint8(x)
+            pos += 1
+        row_offsets[row + 1] = pos
+    return out[:pos], row_offsets
+
+
+@njit(cache=True)
 def _read_varint(data, pos, end):  # pragma: no cover - compiled
     """(value, next position); next position -1 if the varint overruns ``end`` or 63 bits."""
     value = np.int64(0)
@@ -974,6 +999,32 @@ def varint_encode(values: np.ndarray) -> bytes:
     if values.ndim != 1 or (values.size and values[0] < 0) or (np.diff(values) <= 0).any():
         raise InvalidInputError("varint lists must be strictly increasing and non-negative")
     return _varint_encode(values).tobytes()
+
+
+def varint_encode_lists(offsets: np.ndarray, values: np.ndarray) -> list[bytes]:
+    """Row blobs of a CSR of strictly increasing non-negative lists (one numba pass)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    check_offsets_loose(offsets, values.size)
+    starts = offsets[:-1]
+    inside = np.ones(values.size, dtype=bool)
+    inside[starts[starts < values.size]] = False
+    if (values.size and values.min() < 0) or (np.diff(values)[inside[1:]] <= 0).any():
+        raise InvalidInputError("varint lists must be strictly increasing and non-negative")
+    data, row_offsets = _varint_encode_lists(np.ascontiguousarray(offsets, np.int64), values)
+    raw = data.tobytes()
+    return [raw[row_offsets[i] : row_offsets[i + 1]] for i in range(offsets.size - 1)]
+
+
+def check_offsets_loose(offsets: np.ndarray, n_rows: int) -> None:
+    """Offsets start at 0, never decrease (empty rows allowed) and end at n_rows."""
+    if (
+        offsets.ndim != 1
+        or offsets.size < 1
+        or offsets[0] != 0
+        or offsets[-1] != n_rows
+        or (np.diff(offsets) < 0).any()
+    ):
+        raise InvalidInputError("offsets are not a non-decreasing 0..n partition")
 
 
 def varint_decode_lists(blobs: list[bytes], max_value: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,17 +18,17 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-from benchutil import machine, percentiles  # noqa: E402
+import numpy as np
+from benchutil import machine, percentiles
 
-import lateint_lite as li  # noqa: E402
-from lateint_lite.clustering import plaid_centroid_count  # noqa: E402
+import lateint_lite as li
+from lateint_lite.clustering import plaid_centroid_count
 
 SECTION = "## Synthetic scale (bench_scale.py)"
 HEADER = (
@@ -87,8 +87,10 @@ class Generator:
         return (tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32)
 
     def batch(self, start: int, stop: int) -> list[dict]:
-        return [{"id": f"doc{i}", "text": f"synthetic document {i}", "vectors": self.document(i)[0]}
-                for i in range(start, stop)]
+        return [
+            {"id": f"doc{i}", "text": f"synthetic document {i}", "vectors": self.document(i)[0]}
+            for i in range(start, stop)
+        ]
 
 
 def rss_mib() -> float:
@@ -159,8 +161,9 @@ def record(path: Path, row: str, command: str) -> None:
             "adding the remaining documents compressed.\n\n" + HEADER + "\n"
         )
     lines = text.split("\n")
-    end = next(i for i in range(lines.index(SECTION) + 1, len(lines) + 1)
-               if i == len(lines) or lines[i].startswith("## "))
+    end = next(
+        i for i in range(lines.index(SECTION) + 1, len(lines) + 1) if i == len(lines) or lines[i].startswith("## ")
+    )
     last_row = max(i for i in range(lines.index(SECTION), end) if lines[i].startswith("|"))
     lines.insert(last_row + 1, row)
     path.write_text("\n".join(lines))
@@ -182,7 +185,11 @@ def main() -> None:
     print(HEADER)
     print(row)
     if args.write:
-        record(args.write, row, "OPENBLAS_NUM_THREADS=1 python scripts/bench_scale.py --docs N --dim D --write docs/benchmarks.md")
+        record(
+            args.write,
+            row,
+            "OPENBLAS_NUM_THREADS=1 python scripts/bench_scale.py --docs N --dim D --write docs/benchmarks.md",
+        )
 
 
 if __name__ == "__main__":
