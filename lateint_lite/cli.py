@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="create an empty index file")
     p.add_argument("index", help="index file to create")
     _model_option(p)
+    p.add_argument(
+        "--skiplist",
+        help="document tokens to drop: 'punctuation', 'none', or a comma-separated list (default: the model's)",
+    )
 
     p = sub.add_parser("add", help="encode documents and add them (creates the index if missing)")
     p.add_argument("index", help="index file")
@@ -50,12 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
     _model_option(p)
     p.add_argument("--batch-size", type=int, default=64, help="documents per write batch (default 64)")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.add_argument("--no-build", action="store_true", help="do not compress the index automatically")
+
+    p = sub.add_parser("build", help="compress the index (centroids, residual codec, inverted lists)")
+    p.add_argument("index", help="index file")
+    p.add_argument("--nbits", type=int, default=2, choices=(1, 2, 4), help="bits per residual value (default 2)")
+    p.add_argument(
+        "--residual-dim", type=int, default=128, help="residual directions kept (default 128; 0 = all)"
+    )
+    p.add_argument("--centroids", type=int, help="number of centroids (default: PLAID's rule)")
+    p.add_argument("--pool-factor", type=int, help="token pooling: keep ~1/N of each document's tokens")
+    p.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")
 
     p = sub.add_parser("search", help="print the best documents for a query")
     p.add_argument("index", help="index file")
     p.add_argument("query", help="query text")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--json", action="store_true", help="print a JSON array of hits")
+    p.add_argument("--mode", choices=("maxsim", "pooled"), default="maxsim", help="scoring (default maxsim)")
+    p.add_argument("--exact", action="store_true", help="exhaustive MaxSim instead of PLAID pruning")
+    p.add_argument("--ncells", type=int, help="PLAID: cells probed per query token")
+    p.add_argument("--threshold", type=float, help="PLAID: centroid score threshold")
+    p.add_argument("--ndocs", type=int, help="PLAID: candidates kept after centroid scoring")
 
     p = sub.add_parser("get", help="print one stored document")
     p.add_argument("index", help="index file")
@@ -103,7 +125,10 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
 
     if Path(args.index).exists() and Path(args.index).stat().st_size > 0:
         raise LateIntError(f"{args.index}: already exists")
-    with open_index(args.index, create=True, model=args.model) as idx:
+    skiplist: str | list[str] | None = args.skiplist
+    if skiplist not in (None, "punctuation", "none"):
+        skiplist = [t for t in str(skiplist).split(",") if t]
+    with open_index(args.index, create=True, model=args.model, skiplist=skiplist) as idx:
         print(f"created {idx.path} (model {idx.info()['model']}, dim {idx.dim})", file=out)
     return 0
 
@@ -113,7 +138,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
     from .sources import read_documents
 
     docs = [doc for path in args.inputs for doc in read_documents(path)]
-    with open_index(args.index, create=True, model=args.model) as idx:
+    with open_index(args.index, create=True, model=args.model, auto_build=not args.no_build) as idx:
         added = idx.add(docs, progress=_progress_wanted(args), batch_size=args.batch_size)
         print(f"added {len(added)} documents to {idx.path} ({len(idx)} in total)", file=out)
     return 0
@@ -123,13 +148,46 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     with open_index(args.index, readonly=True) as idx:
-        hits = idx.search(args.query, k=args.k)
+        hits = idx.search(
+            args.query,
+            k=args.k,
+            mode=args.mode,
+            exact=args.exact,
+            ncells=args.ncells,
+            threshold=args.threshold,
+            ndocs=args.ndocs,
+        )
     if args.json:
         json.dump([h.to_dict() for h in hits], out, ensure_ascii=False, indent=2)
         out.write("\n")
     else:
         for hit in hits:
             print(f"{hit.rank}\t{hit.score:.4f}\t{hit.id}\t{_snippet(hit.text)}", file=out)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
+    from .index import open as open_index
+
+    with open_index(args.index) as idx:
+        report = idx.build(
+            nbits=args.nbits,
+            residual_dim=args.residual_dim or None,
+            n_centroids=args.centroids,
+            pool_factor=args.pool_factor,
+            seed=args.seed,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    else:
+        print(
+            f"built {args.index}: {report['documents']} documents, {report['tokens']} tokens, "
+            f"{report['n_centroids']} centroids, {report['bytes_per_token']} B/token "
+            f"({report['train_seconds']} s training, {report['encode_seconds']} s encoding)",
+            file=out,
+        )
     return 0
 
 
@@ -207,6 +265,7 @@ def _progress_wanted(args: argparse.Namespace) -> bool:
 COMMANDS: dict[str, Any] = {
     "init": cmd_init,
     "add": cmd_add,
+    "build": cmd_build,
     "search": cmd_search,
     "get": cmd_get,
     "delete": cmd_delete,

@@ -131,7 +131,9 @@ def search_phase(path: Path, dim: int, queries: int, exhaustive: bool) -> tuple:
     return load_s, rss, p50, p95, e50
 
 
-def run(n_docs: int, dim: int, path: Path, train_docs: int, batch: int, exhaustive: bool, queries: int) -> str:
+def run(
+    n_docs: int, dim: int, path: Path, train_docs: int, batch: int, exhaustive: bool, queries: int, keep: bool
+) -> str:
     gen = Generator(dim)
     expected_tokens = 100 * n_docs
     k = plaid_centroid_count(expected_tokens)
@@ -151,7 +153,8 @@ def run(n_docs: int, dim: int, path: Path, train_docs: int, batch: int, exhausti
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         load_s, rss, p50, p95, e50 = pool.apply(search_phase, (path, dim, queries, exhaustive))
-    path.unlink()
+    if not keep:
+        path.unlink()
     exhaustive_cell = "-" if e50 is None else f"{e50:.0f}"
     speedup = "-" if e50 is None else f"{e50 / p50:.0f}x"
     return (
@@ -188,10 +191,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--no-exhaustive", action="store_true", help="skip exhaustive search (1M docs)")
     parser.add_argument("--path", type=Path, default=Path("/tmp/lateint-bench/scale.lateint"))
+    parser.add_argument("--keep", action="store_true", help="keep the index file")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     args.path.parent.mkdir(parents=True, exist_ok=True)
-    row = run(args.docs, args.dim, args.path, args.train_docs, args.batch, not args.no_exhaustive, args.queries)
+    row = run(
+        args.docs, args.dim, args.path, args.train_docs, args.batch, not args.no_exhaustive, args.queries, args.keep
+    )
     print(HEADER)
     print(row)
     if args.write:

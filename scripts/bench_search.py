@@ -35,7 +35,7 @@ from benchutil import DEFAULT_DATA, percentiles, write_section
 
 import lateint_lite as li
 from lateint_lite import kernels
-from lateint_lite.encoder import OnnxEncoder
+from lateint_lite.encoder import PUNCTUATION, OnnxEncoder
 from lateint_lite.sources import read_documents
 
 MEASURES = [ir_measures.nDCG @ 10, ir_measures.R @ 100]
@@ -56,8 +56,8 @@ class Encoded:
         return self.vectors[self.offsets[i] : self.offsets[i + 1]]
 
 
-def encode_dataset(folder: Path, cache: Path, encoder: OnnxEncoder) -> Encoded:
-    """Encode corpus + test queries once; corpus vectors are cached as .npy."""
+def encode_dataset(folder: Path, cache: Path, encoder: OnnxEncoder, tag: str = "") -> Encoded:
+    """Encode corpus + test queries once; corpus vectors are cached as .npy (``tag`` names the variant)."""
     docs = list(read_documents(str(folder / "corpus.jsonl.gz")))
     qrels: dict[str, dict[str, int]] = {}
     for line in (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]:
@@ -66,7 +66,7 @@ def encode_dataset(folder: Path, cache: Path, encoder: OnnxEncoder) -> Encoded:
     with gzip.open(folder / "queries.jsonl.gz", "rt", encoding="utf-8") as handle:
         texts = {q["_id"]: q["text"] for q in map(json.loads, handle)}
     query_ids = sorted(qrels, key=lambda q: (len(q), q))
-    stem = cache / folder.name
+    stem = cache / f"{folder.name}{tag}"
     if not (stem.with_suffix(".vectors.npy")).exists():
         start = time.perf_counter()
         encoded = encoder.encode_documents([d["text"] for d in docs])
@@ -154,12 +154,17 @@ VARIANTS: list[tuple[str, dict | None]] = [
     ("residual 2-bit, r=128 (default)", {"nbits": 2, "residual_dim": 128}),
     ("residual 1-bit, r=128", {"nbits": 1, "residual_dim": 128}),
     ("residual 4-bit, r=128", {"nbits": 4, "residual_dim": 128}),
+    ("residual 1-bit, r=256", {"nbits": 1, "residual_dim": 256}),
     ("residual 2-bit, r=dim (no projection)", {"nbits": 2, "residual_dim": None}),
+    ("default + token pooling 2", {"nbits": 2, "residual_dim": 128, "pool_factor": 2}),
+    ("default + token pooling 3", {"nbits": 2, "residual_dim": 128, "pool_factor": 3}),
+    ("default + punctuation skiplist", {"nbits": 2, "residual_dim": 128, "skiplist": True}),
 ]
 
 
 def run_dataset(name: str, data_dir: Path, cache: Path, encoder: OnnxEncoder, variants: list) -> str:
     data = encode_dataset(data_dir / name, cache, encoder)
+    skipping: Encoded | None = None
     ref, ref_times = float_reference(data)
     enc50, enc95 = percentiles(data.query_encode_s)
     text_bytes = sum(len(t.encode()) for t in data.texts)
@@ -168,21 +173,30 @@ def run_dataset(name: str, data_dir: Path, cache: Path, encoder: OnnxEncoder, va
         f"{len(data.query_ids)} test queries; text {text_bytes / 2**20:.1f} MiB. "
         f"Query encoding p50 {enc50:.1f} ms, p95 {enc95:.1f} ms (not included below).",
         "",
-        "| variant | B/token | file MiB | file / (payload+text) | build s | nDCG@10 pruned | R@100 pruned "
-        "| nDCG@10 exhaustive | R@100 exhaustive | pruned p50/p95 ms | exhaustive p50/p95 ms | pruned vs float |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        f"| float32 exact (reference) | {4 * data.vectors.shape[1]} | - | - | - | - | - | {ref['ndcg10']:.2f} "
+        "| variant | tokens stored | B/token | payload MiB | file MiB | file / (payload+text) | build s "
+        "| nDCG@10 pruned | R@100 pruned | nDCG@10 exhaustive | R@100 exhaustive | pruned p50/p95 ms "
+        "| exhaustive p50/p95 ms | pruned vs float |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| float32 exact (reference) | {data.vectors.shape[0]:,} | {4 * data.vectors.shape[1]} "
+        f"| {data.vectors.nbytes / 2**20:.0f} | - | - | - | - | - | {ref['ndcg10']:.2f} "
         f"| {ref['r100']:.2f} | - | {percentiles(ref_times)[0]:.0f}/{percentiles(ref_times)[1]:.0f} | 100% |",
     ]
     for label, build in variants:
         path = cache / f"{name}-variant.lateint"
-        idx, build_s = build_variant(path, data, build)
+        source = data
+        if build is not None and build.get("skiplist"):
+            if skipping is None:
+                punct = OnnxEncoder(encoder.manifest, skiplist=PUNCTUATION)
+                skipping = encode_dataset(data_dir / name, cache, punct, tag="-punct")
+            source = skipping
+            build = {k: v for k, v in build.items() if k != "skiplist"}
+        idx, build_s = build_variant(path, source, build)
         info = idx.info()
-        exhaustive, ex_times = measure(idx, data, exact=True)
+        exhaustive, ex_times = measure(idx, source, exact=True)
         if build is None:
             pruned, pr_times = exhaustive, ex_times
         else:
-            pruned, pr_times = measure(idx, data, exact=False)
+            pruned, pr_times = measure(idx, source, exact=False)
         idx.close()
         size = path.stat().st_size
         ratio = size / (info["payload_bytes"] + text_bytes)
@@ -191,7 +205,8 @@ def run_dataset(name: str, data_dir: Path, cache: Path, encoder: OnnxEncoder, va
         pruned_cell = f"{pruned['ndcg10']:.2f}" if build else "-"
         recall_cell = f"{pruned['r100']:.2f}" if build else "-"
         lines.append(
-            f"| {label} | {info['bytes_per_token']:.1f} | {size / 2**20:.1f} | {ratio:.2f} | {build_s:.1f} "
+            f"| {label} | {info['tokens']:,} | {info['bytes_per_token']:.1f} | {info['payload_bytes'] / 2**20:.1f} "
+            f"| {size / 2**20:.1f} | {ratio:.2f} | {build_s:.1f} "
             f"| {pruned_cell} | {recall_cell} | {exhaustive['ndcg10']:.2f} | {exhaustive['r100']:.2f} "
             f"| {p50:.1f}/{p95:.1f} | {e50:.0f}/{e95:.0f} | {100 * pruned['ndcg10'] / ref['ndcg10']:.1f}% |"
         )

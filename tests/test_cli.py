@@ -145,3 +145,32 @@ def test_demo_prints_ranked_hits():
     assert "cook-3" in blocks[0].splitlines()[1]
     assert "tech-2" in blocks[1].splitlines()[1]
     assert "astro-2" in blocks[2].splitlines()[1]
+
+
+def test_build_then_search_with_pruning_flags(built):
+    code, out = run("build", str(built), "--json", "--no-progress", "--residual-dim", "64")
+    assert code == 0
+    report = json.loads(out)
+    assert report["documents"] == 3 and report["residual_dim"] == 64 and report["bytes_per_token"] == 18
+    code, out = run("info", str(built), "--json")
+    assert json.loads(out)["codec"] == "residual"
+    code, out = run("search", str(built), "why are there tides?", "--json", "-k", "1")
+    assert json.loads(out)[0]["id"] == "tides"
+    code, out = run("search", str(built), "tides", "--json", "--exact", "-k", "3")
+    exact = json.loads(out)
+    code, out = run("search", str(built), "tides", "--json", "--ncells", "1000", "--threshold", "-2", "--ndocs", "100")
+    assert [h["id"] for h in json.loads(out)] == [h["id"] for h in exact]
+    code, out = run("search", str(built), "tides", "--mode", "pooled", "--json", "-k", "1")
+    assert json.loads(out)[0]["id"] == "tides"
+
+
+def test_init_with_punctuation_skiplist(tmp_path, corpus_file, built):
+    _, out = run("get", str(built), "tides", "--json")
+    plain_tokens = json.loads(out)["n_tokens"]
+    index = tmp_path / "skip.lateint"
+    assert run("init", str(index), "--skiplist", "punctuation")[0] == 0
+    assert run("add", str(index), str(corpus_file), "--no-progress")[0] == 0
+    _, out = run("info", str(index), "--json")
+    assert json.loads(out)["skiplist"] == "punctuation"
+    _, out = run("get", str(index), "tides", "--json")
+    assert json.loads(out)["n_tokens"] == plain_tokens - 2  # "'" in "Moon's" and the full stop
