@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from ._version import __version__
 from .errors import LateIntError
+from .evaluation import DEFAULT_MODES as DEFAULT_EVAL_MODES
 
 DEMO_QUERIES = (
     "why do my eyes water when I chop vegetables?",
@@ -59,9 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="compress the index (centroids, residual codec, inverted lists)")
     p.add_argument("index", help="index file")
     p.add_argument("--nbits", type=int, default=2, choices=(1, 2, 4), help="bits per residual value (default 2)")
-    p.add_argument(
-        "--residual-dim", type=int, default=128, help="residual directions kept (default 128; 0 = all)"
-    )
+    p.add_argument("--residual-dim", type=int, default=128, help="residual directions kept (default 128; 0 = all)")
     p.add_argument("--centroids", type=int, help="number of centroids (default: PLAID's rule)")
     p.add_argument("--pool-factor", type=int, help="token pooling: keep ~1/N of each document's tokens")
     p.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
@@ -73,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", help="query text")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--json", action="store_true", help="print a JSON array of hits")
-    p.add_argument("--mode", choices=("maxsim", "pooled"), default="maxsim", help="scoring (default maxsim)")
+    p.add_argument(
+        "--mode", choices=("maxsim", "bm25", "hybrid", "pooled"), default="maxsim", help="scoring (default maxsim)"
+    )
+    p.add_argument("--fusion", choices=("rrf", "score"), default="rrf", help="hybrid fusion (default rrf)")
     p.add_argument("--exact", action="store_true", help="exhaustive MaxSim instead of PLAID pruning")
     p.add_argument("--ncells", type=int, help="PLAID: cells probed per query token")
     p.add_argument("--threshold", type=float, help="PLAID: centroid score threshold")
@@ -92,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="print counts, sizes and model of an index")
     p.add_argument("index", help="index file")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("eval", help="evaluate on a BEIR-layout dataset folder (needs the eval extra)")
+    p.add_argument("dataset", help="folder with corpus.jsonl[.gz], queries.jsonl[.gz], qrels/test.tsv")
+    p.add_argument("--index", help="index file to build or reuse (default: ./<dataset>.lateint)")
+    p.add_argument(
+        "--modes",
+        default=",".join(DEFAULT_EVAL_MODES),
+        help=f"comma-separated modes (default {','.join(DEFAULT_EVAL_MODES)}; also hybrid-score)",
+    )
+    p.add_argument("--queries", type=int, help="evaluate only the first N test queries")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--no-progress", action="store_true", help="never show progress bars")
 
     p = sub.add_parser("demo", help="index the bundled sample corpus and run example queries")
     p.add_argument("--index", help="where to write the demo index (default: a temporary file)")
@@ -156,6 +170,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
             ncells=args.ncells,
             threshold=args.threshold,
             ndocs=args.ndocs,
+            fusion=args.fusion,
         )
     if args.json:
         json.dump([h.to_dict() for h in hits], out, ensure_ascii=False, indent=2)
@@ -188,6 +203,44 @@ def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
             f"({report['train_seconds']} s training, {report['encode_seconds']} s encoding)",
             file=out,
         )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    import time
+
+    from .evaluation import MODES, evaluate, format_table, load_beir, to_json
+    from .index import open as open_index
+    from .sources import read_documents
+
+    dataset = load_beir(args.dataset)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise LateIntError(f"unknown mode {unknown[0] if unknown else ''!r}; choose from {', '.join(MODES)}")
+    target = Path(args.index or f"{dataset.name}.lateint")
+    progress = not args.no_progress and sys.stderr.isatty()
+    built_s = None
+    with open_index(target, create=True) as idx:
+        docs = list(read_documents(str(dataset.corpus)))
+        if len(idx) == 0:
+            print(f"building {target} from {dataset.corpus} ({len(docs)} documents)", file=sys.stderr)
+            started = time.perf_counter()
+            idx.add(docs, progress=progress)
+            built_s = round(time.perf_counter() - started, 1)
+        elif len(idx) != len(docs):
+            raise LateIntError(
+                f"{target} holds {len(idx)} documents but the corpus has {len(docs)}; use another --index"
+            )
+        results = evaluate(idx.search, dataset, modes, progress=progress, limit=args.queries)
+        info = idx.info()
+    if args.json:
+        extra = {"index": str(target), "build_seconds": built_s, "documents": info["documents"], "codec": info["codec"]}
+        print(to_json(dataset, results, extra), file=out)
+    else:
+        print(format_table(dataset, results), file=out)
+        if built_s is not None:
+            print(f"(index built in {built_s} s: {target})", file=out)
     return 0
 
 
@@ -270,6 +323,7 @@ COMMANDS: dict[str, Any] = {
     "get": cmd_get,
     "delete": cmd_delete,
     "info": cmd_info,
+    "eval": cmd_eval,
     "demo": cmd_demo,
 }
 

@@ -40,6 +40,8 @@ from .errors import (
     ModelMismatchError,
     NotAnIndexError,
 )
+from .fusion import normalized_score_fusion, reciprocal_rank_fusion
+from .lexical import fts5_query
 from .manifest import load_manifest
 from .schema import SCHEMA_VERSION, FileState
 from .search import SearchParams, exhaustive_residual_search, exhaustive_search, plaid_search
@@ -48,7 +50,11 @@ from .store import NewDocument, Store, sqlite_vec_version
 from .tokens import ResidualRows
 
 ProgressArg = bool | Callable[[int], None]
-SEARCH_MODES = ("maxsim", "pooled")
+SEARCH_MODES = ("maxsim", "bm25", "hybrid", "pooled")
+FUSIONS = ("rrf", "score")
+DEFAULT_FUSION = "rrf"
+#: Each ranking fused by hybrid search contributes its top max(k, HYBRID_DEPTH) documents.
+HYBRID_DEPTH = 100
 WRITE_CHUNK = 64
 #: An unbuilt index is built automatically once an add leaves it with this many tokens.
 AUTO_BUILD_TOKENS = 50_000
@@ -410,25 +416,45 @@ class Index:
         ncells: int | None = None,
         threshold: float | None = None,
         ndocs: int | None = None,
+        fusion: str = DEFAULT_FUSION,
     ) -> list[Hit]:
         """The k best documents for ``query``.
 
-        ``mode="maxsim"`` scores by late interaction: PLAID pruning then an exact
+        Modes: ``"maxsim"`` scores by late interaction: PLAID pruning then an exact
         rerank on a built index (``ncells``, ``threshold`` and ``ndocs`` override
         PLAID's defaults for k), or exhaustive MaxSim with ``exact=True`` or
-        before :meth:`build`. ``mode="pooled"`` is the single-vector baseline: a
-        sqlite-vec KNN over mean-pooled document vectors.
+        before :meth:`build`. ``"bm25"`` ranks by SQLite FTS5 BM25 over the text.
+        ``"hybrid"`` fuses the MaxSim and BM25 rankings (``fusion="rrf"``:
+        reciprocal-rank fusion; ``"score"``: min-max normalized score sum).
+        ``"pooled"`` is the single-vector baseline: a sqlite-vec KNN over
+        mean-pooled document vectors.
         """
         text = normalize_text(query, "query")
         k = check_k(k)
         if mode not in SEARCH_MODES:
             raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
-        params = SearchParams.for_k(k, ncells=ncells, threshold=threshold, ndocs=ndocs)
+        if fusion not in FUSIONS:
+            raise InvalidInputError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        depth = max(k, HYBRID_DEPTH) if mode == "hybrid" else k
+        params = SearchParams.for_k(depth, ncells=ncells, threshold=threshold, ndocs=ndocs)
         self._require_documents()
-        vectors = self.encoder.encode_queries([text])[0]
-        if mode == "pooled":
-            return self._search_pooled(vectors, k)
-        return self._search_maxsim(vectors, k, exact, params)
+        if mode == "bm25":
+            with self._store.snapshot():
+                return self._hits_of(self._bm25_ranking(text, k))
+        vectors = l2_normalize(self.encoder.encode_queries([text])[0])
+        with self._store.snapshot():
+            if mode == "pooled":
+                found = self._store.pooled_knn(codec.quantize_unit_int8(vectors.mean(axis=0)), k)
+                return self._hits_of([(d, 1.0 - dist) for d, dist in found])
+            dense = self._maxsim_ranking(vectors, depth, exact, params)
+            if mode == "maxsim":
+                return self._hits_of(dense)
+            lexical = self._bm25_ranking(text, depth)
+            if fusion == "rrf":
+                fused = reciprocal_rank_fusion([dense, lexical])
+            else:
+                fused = normalized_score_fusion([dense, lexical], [1.0, 1.0])
+            return self._hits_of(fused[:k])
 
     def search_vectors(
         self,
@@ -443,28 +469,30 @@ class Index:
         """MaxSim search with precomputed query token vectors (n, dim), L2-normalized here."""
         k = check_k(k)
         params = SearchParams.for_k(k, ncells=ncells, threshold=threshold, ndocs=ndocs)
-        return self._search_maxsim(check_vectors(query_vectors, self._dim, "query vectors"), k, exact, params)
-
-    def _search_maxsim(self, vectors: np.ndarray, k: int, exact: bool, params: SearchParams) -> list[Hit]:
-        query = l2_normalize(vectors)
+        query = l2_normalize(check_vectors(query_vectors, self._dim, "query vectors"))
         with self._store.snapshot():
             self._require_documents()
-            state = self._search_state()
-            if isinstance(state, Int8State):
-                doc_ids, scores = exhaustive_search(query, state.matrix, k)
-            elif exact:
-                doc_ids, scores = exhaustive_residual_search(query, state.tables, self._every_residual(state), k)
-            else:
-                doc_ids, scores = plaid_search(
-                    query, state.tables, state.codes, state.lists, k, params, self._fetch_rows(state)
-                )
-            return self._hits(doc_ids.tolist(), scores.tolist())
+            return self._hits_of(self._maxsim_ranking(query, k, exact, params))
 
-    def _search_pooled(self, query_vectors: np.ndarray, k: int) -> list[Hit]:
-        pooled = codec.quantize_unit_int8(query_vectors.mean(axis=0))
-        with self._store.snapshot():
-            found = self._store.pooled_knn(pooled, k)
-            return self._hits([d for d, _ in found], [1.0 - dist for _, dist in found])
+    def _maxsim_ranking(self, query: np.ndarray, k: int, exact: bool, params: SearchParams) -> list[tuple[int, float]]:
+        """(doc_id, MaxSim score) best first; call inside a snapshot."""
+        state = self._search_state()
+        if isinstance(state, Int8State):
+            doc_ids, scores = exhaustive_search(query, state.matrix, k)
+        elif exact:
+            doc_ids, scores = exhaustive_residual_search(query, state.tables, self._every_residual(state), k)
+        else:
+            doc_ids, scores = plaid_search(
+                query, state.tables, state.codes, state.lists, k, params, self._fetch_rows(state)
+            )
+        return list(zip(doc_ids.tolist(), scores.tolist(), strict=True))
+
+    def _bm25_ranking(self, text: str, k: int) -> list[tuple[int, float]]:
+        match = fts5_query(text)
+        return [] if match is None else self._store.bm25(match, k)
+
+    def _hits_of(self, ranking: Sequence[tuple[int, float]]) -> list[Hit]:
+        return self._hits([d for d, _ in ranking], [s for _, s in ranking])
 
     def _hits(self, doc_ids: list[int], scores: list[float]) -> list[Hit]:
         rows = self._store.documents_by_doc_ids(doc_ids)

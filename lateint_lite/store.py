@@ -380,6 +380,17 @@ class Store:
             )
         ]
 
+    def bm25(self, match: str, k: int) -> list[tuple[int, float]]:
+        """(doc_id, BM25 score, higher is better) of the k best FTS5 matches of ``match``."""
+        return [
+            (int(r[0]), -float(r[1]))
+            for r in self._conn.execute(
+                "SELECT rowid, bm25(documents_fts) AS score FROM documents_fts "
+                "WHERE documents_fts MATCH ? ORDER BY score LIMIT ?",
+                (match, int(k)),
+            )
+        ]
+
     # -- codec tables -----------------------------------------------------------------
 
     def put_arrays(self, arrays: dict[str, np.ndarray]) -> None:
