@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CorruptIndexError
-from .kernels import varint_decode_lists, varint_encode_lists
+from .kernels import varint_decode_lists, varint_encode, varint_encode_lists
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,7 @@ def group_by_centroid(doc_codes: Iterable[tuple[int, np.ndarray]]) -> dict[int, 
 
 def encode_list(doc_ids: np.ndarray) -> bytes:
     """Row blob of one list (doc ids strictly increasing)."""
-    ids = np.asarray(doc_ids, dtype=np.int64)
-    return varint_encode_lists(np.array([0, ids.size], dtype=np.int64), ids)[0]
+    return varint_encode(doc_ids)
 
 
 def encode_postings(postings: Postings) -> dict[int, bytes]:

@@ -23,6 +23,35 @@ PARALLEL_LOCK = threading.Lock()
 
 
 @njit(fastmath=True, cache=True, inline="always")
+def _dot4x2(a, i0, b, j0, dim):  # pragma: no cover - compiled
+    """Dot products of rows i0..i0+3 of a with rows j0, j0+1 of b (8 values)."""
+    c00 = np.float32(0.0)
+    c01 = np.float32(0.0)
+    c10 = np.float32(0.0)
+    c11 = np.float32(0.0)
+    c20 = np.float32(0.0)
+    c21 = np.float32(0.0)
+    c30 = np.float32(0.0)
+    c31 = np.float32(0.0)
+    for k in range(dim):
+        x0 = b[j0, k]
+        x1 = b[j0 + 1, k]
+        q = a[i0, k]
+        c00 += q * x0
+        c01 += q * x1
+        q = a[i0 + 1, k]
+        c10 += q * x0
+        c11 += q * x1
+        q = a[i0 + 2, k]
+        c20 += q * x0
+        c21 += q * x1
+        q = a[i0 + 3, k]
+        c30 += q * x0
+        c31 += q * x1
+    return c00, c01, c10, c11, c20, c21, c30, c31
+
+
+@njit(fastmath=True, cache=True, inline="always")
 def _tile_maxsim(query, tile, n, best):  # pragma: no cover - compiled
     """best[i] = max over the first n rows t of tile of dot(query[i], tile[t]).
 
@@ -40,29 +69,7 @@ def _tile_maxsim(query, tile, n, best):  # pragma: no cover - compiled
         b2 = np.float32(-np.inf)
         b3 = np.float32(-np.inf)
         for t in range(0, rows, 2):
-            c00 = np.float32(0.0)
-            c01 = np.float32(0.0)
-            c10 = np.float32(0.0)
-            c11 = np.float32(0.0)
-            c20 = np.float32(0.0)
-            c21 = np.float32(0.0)
-            c30 = np.float32(0.0)
-            c31 = np.float32(0.0)
-            for k in range(dim):
-                x0 = tile[t, k]
-                x1 = tile[t + 1, k]
-                q = query[i0, k]
-                c00 += q * x0
-                c01 += q * x1
-                q = query[i0 + 1, k]
-                c10 += q * x0
-                c11 += q * x1
-                q = query[i0 + 2, k]
-                c20 += q * x0
-                c21 += q * x1
-                q = query[i0 + 3, k]
-                c30 += q * x0
-                c31 += q * x1
+            c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(query, i0, tile, t, dim)
             b0 = max(b0, c00)
             b1 = max(b1, c10)
             b2 = max(b2, c20)
@@ -122,32 +129,49 @@ def _maxsim_f32(query, vectors, offsets, positions):  # pragma: no cover - compi
 
 
 @njit(fastmath=True, cache=True, inline="always")
-def _dot4x2(a, i0, b, j0, dim):  # pragma: no cover - compiled
-    """Dot products of rows i0..i0+3 of a with rows j0, j0+1 of b (8 values)."""
-    c00 = np.float32(0.0)
-    c01 = np.float32(0.0)
-    c10 = np.float32(0.0)
-    c11 = np.float32(0.0)
-    c20 = np.float32(0.0)
-    c21 = np.float32(0.0)
-    c30 = np.float32(0.0)
-    c31 = np.float32(0.0)
-    for k in range(dim):
-        x0 = b[j0, k]
-        x1 = b[j0 + 1, k]
-        q = a[i0, k]
-        c00 += q * x0
-        c01 += q * x1
-        q = a[i0 + 1, k]
-        c10 += q * x0
-        c11 += q * x1
-        q = a[i0 + 2, k]
-        c20 += q * x0
-        c21 += q * x1
-        q = a[i0 + 3, k]
-        c30 += q * x0
-        c31 += q * x1
-    return c00, c01, c10, c11, c20, c21, c30, c31
+def _best_in_range(tile, centroids, lo, hi, b0, b1, b2, b3, a0, a1, a2, a3):  # pragma: no cover - compiled
+    """Improve (best score, argmax) of the 4 rows of ``tile`` over centroids lo..hi-1."""
+    dim = tile.shape[1]
+    pairs_end = hi - (hi - lo) % 2
+    for j in range(lo, pairs_end, 2):
+        c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(tile, 0, centroids, j, dim)
+        if c00 > b0:
+            b0, a0 = c00, j
+        if c01 > b0:
+            b0, a0 = c01, j + 1
+        if c10 > b1:
+            b1, a1 = c10, j
+        if c11 > b1:
+            b1, a1 = c11, j + 1
+        if c20 > b2:
+            b2, a2 = c20, j
+        if c21 > b2:
+            b2, a2 = c21, j + 1
+        if c30 > b3:
+            b3, a3 = c30, j
+        if c31 > b3:
+            b3, a3 = c31, j + 1
+    if pairs_end < hi:
+        last = hi - 1
+        d0 = np.float32(0.0)
+        d1 = np.float32(0.0)
+        d2 = np.float32(0.0)
+        d3 = np.float32(0.0)
+        for t in range(dim):
+            x = centroids[last, t]
+            d0 += tile[0, t] * x
+            d1 += tile[1, t] * x
+            d2 += tile[2, t] * x
+            d3 += tile[3, t] * x
+        if d0 > b0:
+            b0, a0 = d0, last
+        if d1 > b1:
+            b1, a1 = d1, last
+        if d2 > b2:
+            b2, a2 = d2, last
+        if d3 > b3:
+            b3, a3 = d3, last
+    return b0, b1, b2, b3, a0, a1, a2, a3
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -164,47 +188,18 @@ def _nearest_rows(points, centroids):  # pragma: no cover - compiled
             src = min(blk * 4 + r, n - 1)
             for t in range(dim):
                 tile[r, t] = points[src, t]
-        b0 = np.float32(-np.inf)
-        b1 = np.float32(-np.inf)
-        b2 = np.float32(-np.inf)
-        b3 = np.float32(-np.inf)
-        a0 = 0
-        a1 = 0
-        a2 = 0
-        a3 = 0
-        for j in range(0, k - k % 2, 2):
-            c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(tile, 0, centroids, j, dim)
-            if c00 > b0:
-                b0, a0 = c00, j
-            if c01 > b0:
-                b0, a0 = c01, j + 1
-            if c10 > b1:
-                b1, a1 = c10, j
-            if c11 > b1:
-                b1, a1 = c11, j + 1
-            if c20 > b2:
-                b2, a2 = c20, j
-            if c21 > b2:
-                b2, a2 = c21, j + 1
-            if c30 > b3:
-                b3, a3 = c30, j
-            if c31 > b3:
-                b3, a3 = c31, j + 1
+        ninf = np.float32(-np.inf)
+        zero = np.int64(0)
+        b0, b1, b2, b3, a0, a1, a2, a3 = _best_in_range(
+            tile, centroids, 0, k, ninf, ninf, ninf, ninf, zero, zero, zero, zero
+        )
         scores = np.array([b0, b1, b2, b3], dtype=np.float32)
         args = np.array([a0, a1, a2, a3], dtype=np.int64)
-        if k % 2:
-            for r in range(4):
-                acc = np.float32(0.0)
-                for t in range(dim):
-                    acc += tile[r, t] * centroids[k - 1, t]
-                if acc > scores[r]:
-                    scores[r] = acc
-                    args[r] = k - 1
         for r in range(4):
             i = blk * 4 + r
             if i < n:
-                codes[i] = args[r]
                 best[i] = scores[r]
+                codes[i] = args[r]
     return codes, best
 
 
@@ -357,9 +352,6 @@ def _assign_in_group_order(points, order, starts, fine, group_offsets, best, arg
     for g in prange(starts.shape[0] - 1):
         lo = starts[g]
         hi = starts[g + 1]
-        c_lo = group_offsets[g]
-        c_hi = group_offsets[g + 1]
-        pairs_end = c_hi - (c_hi - c_lo) % 2
         tile = np.empty((4, dim), dtype=np.float32)
         for b in range(lo, hi, 4):
             m = min(4, hi - b)
@@ -371,36 +363,22 @@ def _assign_in_group_order(points, order, starts, fine, group_offsets, best, arg
             i1 = order[b + min(1, m - 1)]
             i2 = order[b + min(2, m - 1)]
             i3 = order[b + min(3, m - 1)]
-            b0, b1, b2, b3 = best[i0], best[i1], best[i2], best[i3]
-            a0, a1, a2, a3 = arg[i0], arg[i1], arg[i2], arg[i3]
-            for j in range(c_lo, pairs_end, 2):
-                c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(tile, 0, fine, j, dim)
-                if c00 > b0:
-                    b0, a0 = c00, j
-                if c01 > b0:
-                    b0, a0 = c01, j + 1
-                if c10 > b1:
-                    b1, a1 = c10, j
-                if c11 > b1:
-                    b1, a1 = c11, j + 1
-                if c20 > b2:
-                    b2, a2 = c20, j
-                if c21 > b2:
-                    b2, a2 = c21, j + 1
-                if c30 > b3:
-                    b3, a3 = c30, j
-                if c31 > b3:
-                    b3, a3 = c31, j + 1
+            b0, b1, b2, b3, a0, a1, a2, a3 = _best_in_range(
+                tile,
+                fine,
+                group_offsets[g],
+                group_offsets[g + 1],
+                best[i0],
+                best[i1],
+                best[i2],
+                best[i3],
+                arg[i0],
+                arg[i1],
+                arg[i2],
+                arg[i3],
+            )
             scores = np.array([b0, b1, b2, b3], dtype=np.float32)
             args = np.array([a0, a1, a2, a3], dtype=np.int64)
-            if pairs_end < c_hi:
-                for r in range(4):
-                    acc = np.float32(0.0)
-                    for t in range(dim):
-                        acc += tile[r, t] * fine[c_hi - 1, t]
-                    if acc > scores[r]:
-                        scores[r] = acc
-                        args[r] = c_hi - 1
             for r in range(m):
                 idx = order[b + r]
                 best[idx] = scores[r]
@@ -581,27 +559,6 @@ def _gather_candidates(cells, ivf_offsets, ivf_positions, n_docs):  # pragma: no
             out[j] = d
             j += 1
     return out
-
-
-@njit(cache=True)
-def _varint_encode(values):  # pragma: no cover - compiled
-    """LEB128 bytes of count then gaps of a strictly increasing non-negative sequence."""
-    out = np.empty(10 * (values.shape[0] + 1), dtype=np.uint8)
-    pos = 0
-    previous = np.int64(0)
-    for i in range(-1, values.shape[0]):
-        if i < 0:
-            x = np.uint64(values.shape[0])
-        else:
-            x = np.uint64(values[i] - previous)
-            previous = values[i]
-        while x >= 0x80:
-            out[pos] = np.uint8((x & np.uint64(0x7F)) | np.uint64(0x80))
-            x >>= np.uint64(7)
-            pos += 1
-        out[pos] = np.uint8(x)
-        pos += 1
-    return out[:pos]
 
 
 @njit(cache=True)
@@ -996,9 +953,9 @@ def gather_candidates(cells: np.ndarray, ivf_offsets: np.ndarray, ivf_positions:
 def varint_encode(values: np.ndarray) -> bytes:
     """Compact bytes of a strictly increasing sequence of non-negative integers."""
     values = np.ascontiguousarray(values, dtype=np.int64)
-    if values.ndim != 1 or (values.size and values[0] < 0) or (np.diff(values) <= 0).any():
-        raise InvalidInputError("varint lists must be strictly increasing and non-negative")
-    return _varint_encode(values).tobytes()
+    if values.ndim != 1:
+        raise InvalidInputError("varint lists must be 1-d")
+    return varint_encode_lists(np.array([0, values.size], dtype=np.int64), values)[0]
 
 
 def varint_encode_lists(offsets: np.ndarray, values: np.ndarray) -> list[bytes]:

@@ -22,8 +22,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
-import gzip
-import json
 import time
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from benchutil import DEFAULT_DATA, best_of, percentiles, write_section
 
 import lateint_lite as li
 from lateint_lite import kernels
+from lateint_lite.evaluation import load_beir, metrics
 from lateint_lite.sources import read_documents
 
 
@@ -87,25 +86,6 @@ def kernel_table(repeat: int) -> str:
     )
 
 
-def load_queries(folder: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]:
-        qid, did, score = line.split("\t")
-        qrels.setdefault(qid, {})[did] = int(score)
-    with gzip.open(folder / "queries.jsonl.gz", "rt", encoding="utf-8") as handle:
-        texts = {q["_id"]: q["text"] for q in map(json.loads, handle)}
-    return {q: texts[q] for q in qrels}, qrels
-
-
-def ndcg_at_10(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> str:
-    try:
-        import ir_measures
-    except ImportError:
-        return "n/a (pip install ir-measures)"
-    result = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)
-    return f"{100 * result[ir_measures.nDCG @ 10]:.1f}"
-
-
 def search_table(index_path: Path, data: Path) -> str:
     folder = data / "scifact"
     build_note = ""
@@ -114,7 +94,8 @@ def search_table(index_path: Path, data: Path) -> str:
         with li.open(index_path, create=True) as idx:
             idx.add(list(read_documents(str(folder / "corpus.jsonl.gz"))), progress=True)
         build_note = f"Index built in {time.perf_counter() - start:.0f} s. "
-    queries, qrels = load_queries(folder)
+    dataset = load_beir(folder)
+    queries, qrels = dataset.queries, dataset.qrels
     with li.open(index_path, readonly=True) as idx:
         info = idx.info()
         encoder = idx.encoder
@@ -142,7 +123,7 @@ def search_table(index_path: Path, data: Path) -> str:
         "| stage | p50 ms | p95 ms |\n|---|---|---|\n"
         f"| query encoding (ONNX, {len(queries)} test queries) | {enc50:.1f} | {enc95:.1f} |\n"
         f"| exhaustive exact MaxSim + top-100 + fetch | {s50:.1f} | {s95:.1f} |\n\n"
-        f"nDCG@10 of exhaustive MaxSim (int8 storage): {ndcg_at_10(run, qrels)}"
+        f"nDCG@10 of exhaustive MaxSim (int8 storage): {100 * metrics(run, qrels)['ndcg_at_10']:.1f}"
     )
 
 

@@ -23,22 +23,18 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
-import gzip
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import ir_measures
 import numpy as np
 from benchutil import DEFAULT_DATA, percentiles, write_section
 
 import lateint_lite as li
 from lateint_lite import kernels
 from lateint_lite.encoder import PUNCTUATION, OnnxEncoder
+from lateint_lite.evaluation import load_beir, metrics
 from lateint_lite.sources import read_documents
-
-MEASURES = [ir_measures.nDCG @ 10, ir_measures.R @ 100]
 
 
 @dataclass
@@ -58,13 +54,9 @@ class Encoded:
 
 def encode_dataset(folder: Path, cache: Path, encoder: OnnxEncoder, tag: str = "") -> Encoded:
     """Encode corpus + test queries once; corpus vectors are cached as .npy (``tag`` names the variant)."""
-    docs = list(read_documents(str(folder / "corpus.jsonl.gz")))
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]:
-        qid, did, score = line.split("\t")
-        qrels.setdefault(qid, {})[did] = int(score)
-    with gzip.open(folder / "queries.jsonl.gz", "rt", encoding="utf-8") as handle:
-        texts = {q["_id"]: q["text"] for q in map(json.loads, handle)}
+    dataset = load_beir(folder)
+    docs = list(read_documents(str(dataset.corpus)))
+    qrels, texts = dataset.qrels, dataset.queries
     query_ids = sorted(qrels, key=lambda q: (len(q), q))
     stem = cache / f"{folder.name}{tag}"
     if not (stem.with_suffix(".vectors.npy")).exists():
@@ -92,8 +84,8 @@ def encode_dataset(folder: Path, cache: Path, encoder: OnnxEncoder, tag: str = "
 
 
 def evaluate(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    result = ir_measures.calc_aggregate(MEASURES, qrels, run)
-    return {"ndcg10": 100 * result[MEASURES[0]], "r100": 100 * result[MEASURES[1]]}
+    result = metrics(run, qrels)
+    return {"ndcg10": 100 * result["ndcg_at_10"], "r100": 100 * result["recall_at_100"]}
 
 
 def float_reference(data: Encoded) -> tuple[dict[str, float], list[float]]:

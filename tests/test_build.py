@@ -179,19 +179,24 @@ def test_search_parameters_are_validated(built):
             idx.search_vectors(query, k=5, **bad)
 
 
-def test_damaged_inverted_list_is_reported_not_crashed(built, index_path):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "UPDATE ivf SET doc_ids = x'05ff' WHERE centroid_id = (SELECT min(centroid_id) FROM ivf)",
+        "UPDATE doc_tokens SET codes = x'ffff' || substr(codes, 3) WHERE doc_id = 1",
+        "UPDATE doc_tokens SET codes = substr(codes, 3) WHERE doc_id = 2",
+        "UPDATE codec_arrays SET shape = '3,3' WHERE name = 'bucket_weights'",
+        "DELETE FROM centroids WHERE rowid = 1",
+    ],
+)
+def test_damaged_files_are_reported_not_crashed(built, index_path, damage):
+    import sqlite_vec
+
     _, docs, _ = built
     conn = apsw.Connection(str(index_path))
-    conn.execute("UPDATE ivf SET doc_ids = x'05ff' WHERE centroid_id = (SELECT min(centroid_id) FROM ivf)")
-    conn.close()
-    with li.open(index_path, encoder=HashEncoder(dim=DIM)) as other, pytest.raises(CorruptIndexError):
-        other.search_vectors(docs[0]["vectors"][:3], k=5)
-
-
-def test_damaged_codes_are_reported_not_crashed(built, index_path):
-    _, docs, _ = built
-    conn = apsw.Connection(str(index_path))
-    conn.execute("UPDATE doc_tokens SET codes = x'ffff' || substr(codes, 3) WHERE doc_id = 1")
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.execute(damage)
     conn.close()
     with li.open(index_path, encoder=HashEncoder(dim=DIM)) as other, pytest.raises(CorruptIndexError):
         other.search_vectors(docs[0]["vectors"][:3], k=5)

@@ -46,12 +46,10 @@ def write_beir(folder, gz=True):
     queries = [{"_id": "1", "text": "ocean tides moon"}, {"_id": "2", "text": "yeast bread"}, {"_id": "9", "text": "x"}]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "qrels").mkdir(exist_ok=True)
-    opener = (lambda p: gzip.open(p, "wt")) if gz else (lambda p: open(p, "w"))
     suffix = ".jsonl.gz" if gz else ".jsonl"
-    with opener(folder / f"corpus{suffix}") as f:
-        f.write("\n".join(json.dumps(d) for d in docs) + "\n")
-    with opener(folder / f"queries{suffix}") as f:
-        f.write("\n".join(json.dumps(q) for q in queries) + "\n")
+    for stem, rows in (("corpus", docs), ("queries", queries)):
+        data = ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
+        (folder / f"{stem}{suffix}").write_bytes(gzip.compress(data) if gz else data)
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n2\td2\t1\n")
     return folder
 
@@ -67,7 +65,7 @@ def test_load_beir_errors(tmp_path):
     with pytest.raises(InvalidInputError, match="not a directory"):
         load_beir(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InvalidInputError, match="no corpus.jsonl"):
+    with pytest.raises(InvalidInputError, match=r"no corpus\.jsonl"):
         load_beir(tmp_path / "empty")
     unjudged = write_beir(tmp_path / "unjudged")
     (unjudged / "qrels" / "test.tsv").unlink()
@@ -83,9 +81,13 @@ def test_evaluate_every_mode_with_the_fake_encoder(tmp_path):
     folder = write_beir(tmp_path / "tiny")
     data = load_beir(folder)
     with li.open(tmp_path / "tiny.lateint", create=True, encoder=HashEncoder()) as idx:
-        idx.add([{"id": "d1", "text": "Tides the moon pulls the ocean and makes tides"},
-                 {"id": "d2", "text": "Bread yeast makes bread rise with gas"},
-                 {"id": "d3", "text": "Stars stars form from clouds of gas and dust"}])
+        idx.add(
+            [
+                {"id": "d1", "text": "Tides the moon pulls the ocean and makes tides"},
+                {"id": "d2", "text": "Bread yeast makes bread rise with gas"},
+                {"id": "d3", "text": "Stars stars form from clouds of gas and dust"},
+            ]
+        )
         results = evaluate(idx.search, data, ["exact", "pruned", "pooled", "bm25", "hybrid", "hybrid-score"])
     for r in results:
         assert r.queries == 2 and r.seconds >= 0
