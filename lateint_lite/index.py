@@ -40,11 +40,13 @@ from .errors import (
     ModelMismatchError,
     NotAnIndexError,
 )
+from .filters import Condition, parse_where
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
+from .kernels import maxsim_f32
 from .lexical import fts5_query
 from .manifest import load_manifest
 from .schema import SCHEMA_VERSION, FileState
-from .search import SearchParams, exhaustive_residual_search, exhaustive_search, plaid_search
+from .search import SearchParams, exhaustive_residual_search, exhaustive_search, plaid_search, top_k
 from .state import BuiltState, Int8State, SearchState, load_codec, load_state
 from .store import NewDocument, Store, sqlite_vec_version
 from .tokens import ResidualRows
@@ -244,9 +246,29 @@ class Index:
         """Encode and store documents in one transaction; returns their ids.
 
         Each document is ``{"id": str, "text": str, "meta": dict?, "vectors": array?}``;
-        ``vectors`` (n, dim) skips the text encoder. Ids already present are an error.
-        A built index encodes new documents with its existing centroids.
+        ``vectors`` (n, dim) skips the text encoder. Ids already present are an
+        error (see :meth:`upsert`). A built index encodes new documents with its
+        existing centroids.
         """
+        return self._write(docs, replace=False, progress=progress, batch_size=batch_size)
+
+    def upsert(
+        self,
+        docs: Iterable[Mapping[str, Any]],
+        *,
+        progress: ProgressArg = False,
+        batch_size: int = WRITE_CHUNK,
+    ) -> list[str]:
+        """Like :meth:`add`, but documents whose id exists replace the stored ones.
+
+        The old text, metadata, token payload, inverted-list entries, full-text
+        entry and pooled vector go in the same transaction as the new ones arrive.
+        """
+        return self._write(docs, replace=True, progress=progress, batch_size=batch_size)
+
+    def _write(
+        self, docs: Iterable[Mapping[str, Any]], *, replace: bool, progress: ProgressArg, batch_size: int
+    ) -> list[str]:
         items = prepare_documents(docs, self._dim)
         if not items:
             return []
@@ -254,8 +276,9 @@ class Index:
         encoder = self.encoder if needs_encoder else None
         with _progress_bar(progress, len(items), "encoding") as tick, self._store.write():
             taken = self._store.existing_ext_ids([item.id for item in items])
-            if taken:
+            if taken and not replace:
                 raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. {sorted(taken)[0]!r}")
+            self._remove([i.id for i in items if i.id in taken])
             meta = self._store.meta()
             residual = load_codec(self._store, meta, self._dim)
             pool = int(meta.get("pool_factor", "1"))
@@ -323,15 +346,20 @@ class Index:
             missing = [i for i in wanted if i not in present]
             if missing and not missing_ok:
                 raise DocumentNotFoundError(f"{len(missing)} id(s) not in the index, e.g. {missing[0]!r}")
-            doomed = [i for i in wanted if i in present]
-            if self.is_built:
-                rows = self._store.documents_by_ext_ids(doomed)
-                codes = self._store.codes_of([r.doc_id for r in rows])
-                remove_from_lists(self._store, [(d, np.frombuffer(c or b"", dtype=codec.CODE_DTYPE)) for d, c in codes])
-            removed = self._store.delete_documents(doomed)
+            removed = self._remove([i for i in wanted if i in present])
             self._store.set_meta({"updated_at": str(time.time())})
         self._changed()
-        return len(removed)
+        return removed
+
+    def _remove(self, ext_ids: list[str]) -> int:
+        """Delete existing documents and their list entries; call inside a write."""
+        if not ext_ids:
+            return 0
+        if self._store.meta().get("codec") == codec.RESIDUAL:
+            rows = self._store.documents_by_ext_ids(ext_ids)
+            codes = self._store.codes_of([r.doc_id for r in rows])
+            remove_from_lists(self._store, [(d, np.frombuffer(c or b"", dtype=codec.CODE_DTYPE)) for d, c in codes])
+        return len(self._store.delete_documents(ext_ids))
 
     def build(
         self,
@@ -412,6 +440,7 @@ class Index:
         k: int = 10,
         *,
         mode: str = "maxsim",
+        where: Mapping[str, Any] | None = None,
         exact: bool = False,
         ncells: int | None = None,
         threshold: float | None = None,
@@ -427,40 +456,91 @@ class Index:
         ``"hybrid"`` fuses the MaxSim and BM25 rankings (``fusion="rrf"``:
         reciprocal-rank fusion; ``"score"``: min-max normalized score sum).
         ``"pooled"`` is the single-vector baseline: a sqlite-vec KNN over
-        mean-pooled document vectors.
+        mean-pooled document vectors. ``where`` filters on metadata (see
+        :mod:`lateint_lite.filters`), applied while candidates are generated.
         """
-        text = normalize_text(query, "query")
+        return self.search_many(
+            [query],
+            k,
+            mode=mode,
+            where=where,
+            exact=exact,
+            ncells=ncells,
+            threshold=threshold,
+            ndocs=ndocs,
+            fusion=fusion,
+        )[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        mode: str = "maxsim",
+        where: Mapping[str, Any] | None = None,
+        exact: bool = False,
+        ncells: int | None = None,
+        threshold: float | None = None,
+        ndocs: int | None = None,
+        fusion: str = DEFAULT_FUSION,
+    ) -> list[list[Hit]]:
+        """:meth:`search` for many queries, encoded in one batch; one hit list per query."""
+        if isinstance(queries, str):
+            raise InvalidInputError("search_many takes a list of queries, not a single string")
+        texts = [normalize_text(q, "query") for q in queries]
         k = check_k(k)
         if mode not in SEARCH_MODES:
             raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         if fusion not in FUSIONS:
             raise InvalidInputError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        conditions = parse_where(where)
         depth = max(k, HYBRID_DEPTH) if mode == "hybrid" else k
         params = SearchParams.for_k(depth, ncells=ncells, threshold=threshold, ndocs=ndocs)
         self._require_documents()
-        if mode == "bm25":
+        if not texts:
+            return []
+        encoded = [None] * len(texts) if mode == "bm25" else self.encoder.encode_queries(texts)
+        results = []
+        for text, vectors in zip(texts, encoded, strict=True):
             with self._store.snapshot():
-                return self._hits_of(self._bm25_ranking(text, k))
-        vectors = l2_normalize(self.encoder.encode_queries([text])[0])
-        with self._store.snapshot():
-            if mode == "pooled":
-                found = self._store.pooled_knn(codec.quantize_unit_int8(vectors.mean(axis=0)), k)
-                return self._hits_of([(d, 1.0 - dist) for d, dist in found])
-            dense = self._maxsim_ranking(vectors, depth, exact, params)
-            if mode == "maxsim":
-                return self._hits_of(dense)
-            lexical = self._bm25_ranking(text, depth)
-            if fusion == "rrf":
-                fused = reciprocal_rank_fusion([dense, lexical])
-            else:
-                fused = normalized_score_fusion([dense, lexical], [1.0, 1.0])
-            return self._hits_of(fused[:k])
+                ranking = self._rank(text, vectors, mode, k, depth, exact, params, fusion, conditions)
+                results.append(self._hits_of(ranking))
+        return results
+
+    def _rank(
+        self,
+        text: str,
+        vectors: np.ndarray | None,
+        mode: str,
+        k: int,
+        depth: int,
+        exact: bool,
+        params: SearchParams,
+        fusion: str,
+        conditions: tuple[Condition, ...],
+    ) -> list[tuple[int, float]]:
+        """(doc_id, score) best first for one query in one mode; call inside a snapshot."""
+        if mode == "bm25":
+            return self._bm25_ranking(text, k, conditions)
+        assert vectors is not None  # encoded for every mode but bm25
+        query = l2_normalize(vectors)
+        if mode == "pooled":
+            found = self._store.pooled_knn(codec.quantize_unit_int8(query.mean(axis=0)), k, conditions)
+            return [(d, 1.0 - dist) for d, dist in found]
+        dense = self._maxsim_ranking(query, depth, exact, params, conditions)
+        if mode == "maxsim":
+            return dense
+        lexical = self._bm25_ranking(text, depth, conditions)
+        if fusion == "rrf":
+            return reciprocal_rank_fusion([dense, lexical])[:k]
+        return normalized_score_fusion([dense, lexical], [1.0, 1.0])[:k]
 
     def search_vectors(
         self,
         query_vectors: np.ndarray,
         k: int = 10,
         *,
+        where: Mapping[str, Any] | None = None,
         exact: bool = False,
         ncells: int | None = None,
         threshold: float | None = None,
@@ -468,28 +548,63 @@ class Index:
     ) -> list[Hit]:
         """MaxSim search with precomputed query token vectors (n, dim), L2-normalized here."""
         k = check_k(k)
+        conditions = parse_where(where)
         params = SearchParams.for_k(k, ncells=ncells, threshold=threshold, ndocs=ndocs)
         query = l2_normalize(check_vectors(query_vectors, self._dim, "query vectors"))
         with self._store.snapshot():
             self._require_documents()
-            return self._hits_of(self._maxsim_ranking(query, k, exact, params))
+            return self._hits_of(self._maxsim_ranking(query, k, exact, params, conditions))
 
-    def _maxsim_ranking(self, query: np.ndarray, k: int, exact: bool, params: SearchParams) -> list[tuple[int, float]]:
+    def rerank(self, query: str, ids: Iterable[object], k: int | None = None) -> list[Hit]:
+        """Exact MaxSim of ``query`` against the given documents, best first.
+
+        Late interaction as a second stage behind any retriever: ``ids`` come
+        from elsewhere (BM25, a vector store...). Unknown ids raise
+        :class:`DocumentNotFoundError`; ``k`` keeps the best k (default all).
+        """
+        text = normalize_text(query, "query")
+        wanted = list(dict.fromkeys(normalize_id(i) for i in ids))
+        if k is not None:
+            k = check_k(k)
+        if not wanted:
+            return []
+        query_vectors = l2_normalize(self.encoder.encode_queries([text])[0])
+        with self._store.snapshot():
+            rows = {r.ext_id: r.doc_id for r in self._store.documents_by_ext_ids(wanted)}
+            missing = [i for i in wanted if i not in rows]
+            if missing:
+                raise DocumentNotFoundError(f"{len(missing)} id(s) not in the index, e.g. {missing[0]!r}")
+            residual = load_codec(self._store, self._store.meta(), self._dim)
+            payloads = list(self._store.token_payloads(list(rows.values())))
+            vectors = [codec.decode_stored(residual, self._dim, n, c, p) for _, n, c, p in payloads]
+            offsets = np.cumsum([0] + [len(v) for v in vectors]).astype(np.int64)
+            scores = maxsim_f32(query_vectors, np.concatenate(vectors), offsets)
+            best = top_k(scores, len(scores) if k is None else k)
+            return self._hits([payloads[i][0] for i in best.tolist()], scores[best].tolist())
+
+    def _maxsim_ranking(
+        self, query: np.ndarray, k: int, exact: bool, params: SearchParams, conditions: tuple[Condition, ...] = ()
+    ) -> list[tuple[int, float]]:
         """(doc_id, MaxSim score) best first; call inside a snapshot."""
         state = self._search_state()
+        allowed_ids = self._store.filtered_doc_ids(conditions) if conditions else None
         if isinstance(state, Int8State):
-            doc_ids, scores = exhaustive_search(query, state.matrix, k)
+            mask = None if allowed_ids is None else np.isin(state.matrix.doc_ids, allowed_ids)
+            doc_ids, scores = exhaustive_search(query, state.matrix, k, mask)
         elif exact:
-            doc_ids, scores = exhaustive_residual_search(query, state.tables, self._every_residual(state), k)
+            rows = self._every_residual(state)
+            mask = None if allowed_ids is None else np.isin(rows.doc_ids, allowed_ids)
+            doc_ids, scores = exhaustive_residual_search(query, state.tables, rows, k, mask)
         else:
+            mask = None if allowed_ids is None else np.isin(state.codes.doc_ids, allowed_ids)
             doc_ids, scores = plaid_search(
-                query, state.tables, state.codes, state.lists, k, params, self._fetch_rows(state)
+                query, state.tables, state.codes, state.lists, k, params, self._fetch_rows(state), mask
             )
         return list(zip(doc_ids.tolist(), scores.tolist(), strict=True))
 
-    def _bm25_ranking(self, text: str, k: int) -> list[tuple[int, float]]:
+    def _bm25_ranking(self, text: str, k: int, conditions: tuple[Condition, ...] = ()) -> list[tuple[int, float]]:
         match = fts5_query(text)
-        return [] if match is None else self._store.bm25(match, k)
+        return [] if match is None else self._store.bm25(match, k, conditions)
 
     def _hits_of(self, ranking: Sequence[tuple[int, float]]) -> list[Hit]:
         return self._hits([d for d, _ in ranking], [s for _, s in ranking])

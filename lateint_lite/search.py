@@ -35,11 +35,15 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[order].astype(np.int64)
 
 
-def exhaustive_search(query: np.ndarray, matrix: TokenMatrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact MaxSim against every int8 document: (doc_ids, scores), best first."""
-    scores = matrix.maxsim(query)
+def exhaustive_search(
+    query: np.ndarray, matrix: TokenMatrix, k: int, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact MaxSim against every int8 document (or the ``allowed`` positions): (doc_ids, scores)."""
+    positions = None if allowed is None else np.flatnonzero(allowed)
+    scores = matrix.maxsim(query, positions)
     best = top_k(scores, k)
-    return matrix.doc_ids[best], scores[best]
+    chosen = best if positions is None else positions[best]
+    return matrix.doc_ids[chosen], scores[best]
 
 
 @dataclass(frozen=True)
@@ -134,11 +138,22 @@ def plaid_search(
     k: int,
     params: SearchParams,
     fetch_rows: Callable[[np.ndarray], ResidualRows],
+    allowed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pruned search: (doc_ids, scores), best first. ``lists`` hold positions in ``codes``."""
+    """Pruned search: (doc_ids, scores), best first. ``lists`` hold positions in ``codes``.
+
+    ``allowed`` (a boolean mask over positions) restricts candidates to documents
+    that pass a filter; when the lists yield fewer allowed candidates than the
+    rerank needs, every allowed document becomes a candidate, so a selective
+    filter still returns k results whenever k documents match.
+    """
     qt = QueryTables.build(query, tables)
     cells, keep = select_cells(qt.scores_t, params.ncells, params.threshold)
     candidates = gather_candidates(cells, lists.offsets, lists.values, codes.n_docs)
+    if allowed is not None:
+        candidates = candidates[allowed[candidates]]
+        if candidates.size < max(k, params.ndocs // 4):
+            candidates = np.flatnonzero(allowed)
     if candidates.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32)
     pruned = centroid_maxsim(qt.scores_t, codes.codes, codes.offsets, candidates, keep, trusted=True)
@@ -152,9 +167,11 @@ def plaid_search(
 
 
 def exhaustive_residual_search(
-    query: np.ndarray, tables: CodecTables, rows: ResidualRows, k: int
+    query: np.ndarray, tables: CodecTables, rows: ResidualRows, k: int, allowed: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact MaxSim over every document's decoded residuals."""
-    scores = residual_scores(QueryTables.build(query, tables), tables, rows)
+    """Exact MaxSim over every document's (or the ``allowed`` positions') decoded residuals."""
+    positions = None if allowed is None else np.flatnonzero(allowed)
+    scores = residual_scores(QueryTables.build(query, tables), tables, rows, positions)
     best = top_k(scores, k)
-    return rows.doc_ids[best], scores[best]
+    chosen = best if positions is None else positions[best]
+    return rows.doc_ids[chosen], scores[best]

@@ -31,7 +31,8 @@ import apsw
 import numpy as np
 import sqlite_vec
 
-from .errors import CorruptIndexError, ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
+from .errors import CorruptIndexError, ExtensionError, InvalidInputError, LateIntError, NotAnIndexError, ReadOnlyError
+from .filters import Condition
 from .schema import APPLICATION_ID, SCHEMA_VERSION, FileState, classify
 
 BUSY_TIMEOUT_MS = 10_000
@@ -370,26 +371,36 @@ class Store:
 
     # -- single-vector and lexical ----------------------------------------------------
 
-    def pooled_knn(self, vector_int8: bytes, k: int) -> list[tuple[int, float]]:
+    def pooled_knn(self, vector_int8: bytes, k: int, conditions: Sequence[Condition] = ()) -> list[tuple[int, float]]:
         """(doc_id, cosine distance) of the k nearest pooled document vectors (sqlite-vec)."""
+        where, params = _filter_sql(conditions)
+        restrict = f" AND rowid IN (SELECT d.doc_id FROM documents d WHERE {where})" if conditions else ""
         return [
             (int(r[0]), float(r[1]))
             for r in self._conn.execute(
-                "SELECT rowid, distance FROM doc_vectors WHERE embedding MATCH vec_int8(?) AND k = ?",
-                (vector_int8, int(k)),
+                f"SELECT rowid, distance FROM doc_vectors WHERE embedding MATCH vec_int8(?) AND k = ?{restrict}",
+                (vector_int8, int(k), *params),
             )
         ]
 
-    def bm25(self, match: str, k: int) -> list[tuple[int, float]]:
+    def bm25(self, match: str, k: int, conditions: Sequence[Condition] = ()) -> list[tuple[int, float]]:
         """(doc_id, BM25 score, higher is better) of the k best FTS5 matches of ``match``."""
+        where, params = _filter_sql(conditions)
+        restrict = f" AND rowid IN (SELECT d.doc_id FROM documents d WHERE {where})" if conditions else ""
         return [
             (int(r[0]), -float(r[1]))
             for r in self._conn.execute(
                 "SELECT rowid, bm25(documents_fts) AS score FROM documents_fts "
-                "WHERE documents_fts MATCH ? ORDER BY score LIMIT ?",
-                (match, int(k)),
+                f"WHERE documents_fts MATCH ?{restrict} ORDER BY score LIMIT ?",
+                (match, *params, int(k)),
             )
         ]
+
+    def filtered_doc_ids(self, conditions: Sequence[Condition]) -> np.ndarray:
+        """Sorted doc ids of the documents whose metadata meets every condition."""
+        where, params = _filter_sql(conditions)
+        rows = self._conn.execute(f"SELECT d.doc_id FROM documents d WHERE {where} ORDER BY d.doc_id", params)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     # -- codec tables -----------------------------------------------------------------
 
@@ -527,6 +538,49 @@ class Store:
             "file": int(pages),
             "free": int(free),
         }
+
+
+_JSON_TYPES = {bool: ("true", "false"), str: ("text",), int: ("integer", "real"), float: ("integer", "real")}
+_SQL_COMPARISON = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _value_test(value: Any) -> tuple[str, list[Any]]:
+    """SQL testing json_each row ``j`` against one scalar, types kept strict (5 != '5')."""
+    if value is None:
+        return "j.type = 'null'", []
+    if isinstance(value, bool):
+        return "j.type = ?", ["true" if value else "false"]
+    types = _JSON_TYPES[type(value)]
+    marks = ",".join("?" * len(types))
+    return f"(j.type IN ({marks}) AND j.value = ?)", [*types, value]
+
+
+def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
+    """A parameterized SQL test of one condition against ``documents d``."""
+    exists = "EXISTS (SELECT 1 FROM json_each(d.meta) AS j WHERE j.key = ?{})"
+    if cond.op == "exists":
+        sql = exists.format("")
+        return (sql if cond.values[0] else f"NOT {sql}"), [cond.key]
+    if cond.op in ("eq", "ne", "in", "nin"):
+        tests = [_value_test(v) for v in cond.values]
+        sql = exists.format(" AND (" + " OR ".join(t for t, _ in tests) + ")")
+        params = [cond.key] + [p for _, ps in tests for p in ps]
+        return (f"NOT {sql}" if cond.op in ("ne", "nin") else sql), params
+    value = cond.values[0]
+    if isinstance(value, bool):
+        raise InvalidInputError(f"where[{cond.key!r}]: booleans cannot be range-compared")
+    types = _JSON_TYPES[type(value)]
+    marks = ",".join("?" * len(types))
+    sql = exists.format(f" AND j.type IN ({marks}) AND j.value {_SQL_COMPARISON[cond.op]} ?")
+    return sql, [cond.key, *types, value]
+
+
+def _filter_sql(conditions: Sequence[Condition]) -> tuple[str, list[Any]]:
+    """(WHERE expression over ``documents d``, parameters); "1" when there is no condition."""
+    if not conditions:
+        return "1", []
+    parts = [_condition_sql(c) for c in conditions]
+    return " AND ".join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
 
 
 _ARRAY_DTYPES = {"f4": "<f4", "f8": "<f8", "i4": "<i4", "i8": "<i8", "u2": "<u2", "u1": "|u1", "i1": "|i1"}

@@ -1,0 +1,86 @@
+"""Metadata filters: validating a caller's ``where`` mapping into typed conditions.
+
+``where`` maps top-level metadata keys to a value (equality) or to an operator
+mapping, all conditions combined with AND::
+
+    {"lang": "en"}                            # equality
+    {"lang": {"in": ["en", "de"]}}            # membership ("nin": not in)
+    {"year": {"gte": 2020, "lt": 2024}}       # numeric ranges (gt, gte, lt, lte)
+    {"date": {"gte": "2024-01-01"}}           # ISO dates compare as text
+    {"draft": {"ne": True}, "tags": {"exists": True}}
+
+Keys and values are never spliced into SQL: store.py turns each condition
+into a parameterized ``json_each`` test, so any string is matched literally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidInputError
+
+Scalar = str | int | float | bool | None
+COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte")
+MEMBERSHIP = ("in", "nin")
+OPERATORS = (*COMPARISONS, *MEMBERSHIP, "exists")
+MAX_VALUES = 500
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test on a top-level metadata key."""
+
+    key: str
+    op: str
+    values: tuple[Scalar, ...]
+
+
+def _scalar(value: object, where: str) -> Scalar:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        if isinstance(value, float) and value != value:
+            raise InvalidInputError(f"{where}: NaN cannot be compared")
+        return value
+    raise InvalidInputError(f"{where}: expected a string, number, boolean or null, got {type(value).__name__}")
+
+
+def parse_where(where: Mapping[str, Any] | None) -> tuple[Condition, ...]:
+    """Validated conditions of a ``where`` mapping (empty for None or {})."""
+    if where is None:
+        return ()
+    if not isinstance(where, Mapping):
+        raise InvalidInputError(f"where must be a mapping, got {type(where).__name__}")
+    conditions: list[Condition] = []
+    for key, spec in where.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError("where keys must be non-empty strings")
+        if not isinstance(spec, Mapping):
+            conditions.append(Condition(key, "eq", (_scalar(spec, f"where[{key!r}]"),)))
+            continue
+        if not spec:
+            raise InvalidInputError(f"where[{key!r}]: empty operator mapping")
+        for op, value in spec.items():
+            conditions.append(_condition(key, op, value))
+    return tuple(conditions)
+
+
+def _condition(key: str, op: object, value: object) -> Condition:
+    where = f"where[{key!r}][{op!r}]"
+    if op not in OPERATORS:
+        raise InvalidInputError(f"{where}: unknown operator; use one of {', '.join(OPERATORS)}")
+    if op == "exists":
+        if not isinstance(value, bool):
+            raise InvalidInputError(f"{where}: expected true or false")
+        return Condition(key, "exists", (value,))
+    if op in MEMBERSHIP:
+        if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+            raise InvalidInputError(f"{where}: expected a list of values")
+        values = tuple(_scalar(v, where) for v in value)
+        if not values or len(values) > MAX_VALUES:
+            raise InvalidInputError(f"{where}: expected 1 to {MAX_VALUES} values")
+        return Condition(key, str(op), values)
+    scalar = _scalar(value, where)
+    if scalar is None and op != "eq" and op != "ne":
+        raise InvalidInputError(f"{where}: null can only be tested with eq or ne")
+    return Condition(key, str(op), (scalar,))
