@@ -199,3 +199,10 @@ def remove_from_lists(store: Store, doc_codes: list[tuple[int, np.ndarray]]) -> 
     """Drop deleted documents from their centroids' stored lists (empty lists are deleted)."""
     change = ivf.postings_of(doc_codes)
     store.write_ivf_rows(ivf.patched(store.ivf_rows(change.centroids.tolist()), change, remove=True))
+
+
+def rebuild_lists(store: Store) -> None:
+    """Recompute every inverted list from the stored codes (call inside a write)."""
+    pairs = [(doc_id, np.frombuffer(codes or b"", dtype="<u2")) for doc_id, _, codes in store.iter_codes()]
+    store.clear_ivf()
+    store.write_ivf_rows(dict(ivf.encode_postings(ivf.postings_of(pairs))))

@@ -49,13 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="document tokens to drop: 'punctuation', 'none', or a comma-separated list (default: the model's)",
     )
 
-    p = sub.add_parser("add", help="encode documents and add them (creates the index if missing)")
-    p.add_argument("index", help="index file")
-    p.add_argument("inputs", nargs="+", metavar="FILE", help="JSON Lines (.jsonl[.gz], - for stdin) or text files")
-    _model_option(p)
-    p.add_argument("--batch-size", type=int, default=64, help="documents per write batch (default 64)")
-    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    p.add_argument("--no-build", action="store_true", help="do not compress the index automatically")
+    for name, text in (
+        ("add", "encode documents and add them (creates the index if missing)"),
+        ("upsert", "add documents, replacing those whose id exists"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("index", help="index file")
+        p.add_argument("inputs", nargs="+", metavar="FILE", help="JSON Lines (.jsonl[.gz], - for stdin) or text files")
+        _model_option(p)
+        p.add_argument("--batch-size", type=int, default=64, help="documents per write batch (default 64)")
+        p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+        p.add_argument("--no-build", action="store_true", help="do not compress the index automatically")
 
     p = sub.add_parser("build", help="compress the index (centroids, residual codec, inverted lists)")
     p.add_argument("index", help="index file")
@@ -80,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ncells", type=int, help="PLAID: cells probed per query token")
     p.add_argument("--threshold", type=float, help="PLAID: centroid score threshold")
     p.add_argument("--ndocs", type=int, help="PLAID: candidates kept after centroid scoring")
+    _where_options(p)
+
+    p = sub.add_parser("rerank", help="score given documents against a query by exact MaxSim")
+    p.add_argument("index", help="index file")
+    p.add_argument("query", help="query text")
+    p.add_argument("ids", nargs="+", metavar="ID", help="document ids (from any first-stage retriever)")
+    p.add_argument("-k", type=int, help="keep the best k (default: all)")
+    p.add_argument("--json", action="store_true", help="print a JSON array of hits")
+
+    p = sub.add_parser("optimize", help="retrain when the corpus grew or drifted, rebuild lists, VACUUM")
+    p.add_argument("index", help="index file")
+    p.add_argument("--retrain", action="store_true", help="retrain the centroids even if not due")
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("get", help="print one stored document")
     p.add_argument("index", help="index file")
@@ -112,6 +130,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", action="append", help="query to run (repeatable; default: three examples)")
     p.add_argument("-k", type=int, default=3, help="results per query (default 3)")
     return parser
+
+
+def _where_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY<OP>VALUE",
+        help="metadata filter, repeatable (AND): OP is = != >= <= > <; VALUE is JSON (2020, true) or text",
+    )
+    parser.add_argument("--where-json", help='full filter as JSON, e.g. \'{"lang": {"in": ["en", "de"]}}\'')
+
+
+_WHERE_OPS = (("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("=", "eq"), (">", "gt"), ("<", "lt"))
+
+
+def parse_where_args(clauses: list[str], as_json: str | None) -> dict[str, Any] | None:
+    """A ``where`` mapping from --where KEY<OP>VALUE clauses and/or --where-json."""
+    where: dict[str, Any] = {}
+    if as_json:
+        try:
+            loaded = json.loads(as_json)
+        except json.JSONDecodeError as exc:
+            raise LateIntError(f"--where-json is not valid JSON: {exc.msg}") from exc
+        if not isinstance(loaded, dict):
+            raise LateIntError("--where-json must be a JSON object")
+        where.update(loaded)
+    for clause in clauses:
+        for symbol, op in _WHERE_OPS:
+            key, found, raw = clause.partition(symbol)
+            if found and key.strip():
+                try:
+                    value = json.loads(raw)
+                except json.JSONDecodeError:
+                    value = raw
+                spec = where.setdefault(key.strip(), {})
+                if not isinstance(spec, dict):
+                    raise LateIntError(f"--where {clause!r}: {key.strip()!r} is already filtered by equality")
+                spec[op] = value
+                break
+        else:
+            raise LateIntError(f"--where {clause!r}: expected KEY<OP>VALUE with OP one of = != >= <= > <")
+    return where or None
 
 
 def _model_option(parser: argparse.ArgumentParser) -> None:
@@ -153,8 +214,33 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
 
     docs = [doc for path in args.inputs for doc in read_documents(path)]
     with open_index(args.index, create=True, model=args.model, auto_build=not args.no_build) as idx:
-        added = idx.add(docs, progress=_progress_wanted(args), batch_size=args.batch_size)
-        print(f"added {len(added)} documents to {idx.path} ({len(idx)} in total)", file=out)
+        write = idx.upsert if args.command == "upsert" else idx.add
+        written = write(docs, progress=_progress_wanted(args), batch_size=args.batch_size)
+        verb = "upserted" if args.command == "upsert" else "added"
+        print(f"{verb} {len(written)} documents in {idx.path} ({len(idx)} in total)", file=out)
+    return 0
+
+
+def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
+    from .index import open as open_index
+
+    with open_index(args.index, readonly=True) as idx:
+        hits = idx.rerank(args.query, args.ids, k=args.k)
+    _print_hits(hits, args.json, out)
+    return 0
+
+
+def cmd_optimize(args: argparse.Namespace, out: TextIO) -> int:
+    from .index import open as open_index
+
+    with open_index(args.index) as idx:
+        report = idx.optimize(retrain=args.retrain, progress=not args.no_progress and sys.stderr.isatty())
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    else:
+        before, after = report["file_bytes_before"], report["file_bytes_after"]
+        print(f"{args.index}: {report['action']}; file {before} -> {after} bytes", file=out)
     return 0
 
 
@@ -171,14 +257,19 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
             threshold=args.threshold,
             ndocs=args.ndocs,
             fusion=args.fusion,
+            where=parse_where_args(args.where, args.where_json),
         )
-    if args.json:
+    _print_hits(hits, args.json, out)
+    return 0
+
+
+def _print_hits(hits: list[Any], as_json: bool, out: TextIO) -> None:
+    if as_json:
         json.dump([h.to_dict() for h in hits], out, ensure_ascii=False, indent=2)
         out.write("\n")
     else:
         for hit in hits:
             print(f"{hit.rank}\t{hit.score:.4f}\t{hit.id}\t{_snippet(hit.text)}", file=out)
-    return 0
 
 
 def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
@@ -318,6 +409,9 @@ def _progress_wanted(args: argparse.Namespace) -> bool:
 COMMANDS: dict[str, Any] = {
     "init": cmd_init,
     "add": cmd_add,
+    "upsert": cmd_add,
+    "rerank": cmd_rerank,
+    "optimize": cmd_optimize,
     "build": cmd_build,
     "search": cmd_search,
     "get": cmd_get,

@@ -18,7 +18,15 @@ import numpy as np
 
 from . import codec
 from ._version import __version__
-from .builder import BuildOptions, add_to_lists, build_codec, encode_for_store, pool_vectors, remove_from_lists
+from .builder import (
+    BuildOptions,
+    add_to_lists,
+    build_codec,
+    encode_for_store,
+    pool_vectors,
+    rebuild_lists,
+    remove_from_lists,
+)
 from .documents import (
     Document,
     DocumentInput,
@@ -60,6 +68,8 @@ HYBRID_DEPTH = 100
 WRITE_CHUNK = 64
 #: An unbuilt index is built automatically once an add leaves it with this many tokens.
 AUTO_BUILD_TOKENS = 50_000
+#: optimize() retrains when the token count grew or shrank by this factor since the last build.
+RETRAIN_GROWTH = 2.0
 #: build() VACUUMs when more than this share of the file is free pages.
 COMPACT_FREE_FRACTION = 0.25
 
@@ -163,9 +173,8 @@ class Index:
         self._encoder_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._state: SearchState | None = None
-        self._all_rows: ResidualRows | None = None
-        self._state_key: tuple[int, int] | None = None
-        self._generation = 0
+        self._state_key: int | None = None
+        self._all_rows: tuple[int, ResidualRows] | None = None
         if encoder is not None:
             self._check_identity(encoder.name, encoder.fingerprint, encoder.dim)
             self._encoder = encoder
@@ -406,6 +415,39 @@ class Index:
         self._changed()
         return report
 
+    def optimize(self, *, retrain: bool = False, progress: ProgressArg = False) -> dict[str, Any]:
+        """Maintenance: build or retrain when due (or asked), else rebuild the lists; then VACUUM.
+
+        An unbuilt index is built once it holds ``AUTO_BUILD_TOKENS`` tokens; a
+        built one is retrained (same nbits, residual dimension and pooling) when
+        its token count changed by ``RETRAIN_GROWTH``x since the last build or
+        when ``retrain`` is set; otherwise the inverted lists are rebuilt from
+        the stored codes. Returns what was done.
+        """
+        meta = self._store.meta()
+        n_docs, n_tokens = self._store.counts()
+        reason = "asked" if retrain else _staleness(meta, n_tokens)
+        report: dict[str, Any] = {"documents": n_docs, "tokens": n_tokens}
+        if n_docs and reason is not None:
+            options = {}
+            if meta.get("codec") == codec.RESIDUAL:
+                options = {"nbits": int(meta["nbits"]), "residual_dim": int(meta["residual_dim"])}
+            report["action"] = "retrained" if meta.get("codec") == codec.RESIDUAL else "built"
+            report["reason"] = reason
+            report["build"] = self.build(progress=progress, compact=False, **options)
+        elif meta.get("codec") == codec.RESIDUAL:
+            with self._store.write():
+                rebuild_lists(self._store)
+            report["action"] = "lists rebuilt"
+        else:
+            report["action"] = "nothing to build"
+        before = self._store.storage_bytes()["file"]
+        self._store.compact()
+        report["file_bytes_before"] = before
+        report["file_bytes_after"] = self._store.storage_bytes()["file"]
+        self._changed()
+        return report
+
     @property
     def pool_factor(self) -> int:
         """Token pooling factor applied to stored documents (1: every token kept)."""
@@ -417,7 +459,6 @@ class Index:
         return self._store.meta().get("codec") == codec.RESIDUAL
 
     def _changed(self) -> None:
-        self._generation += 1
         self._meta = self._store.meta()
 
     # -- reads ----------------------------------------------------------------------
@@ -621,21 +662,28 @@ class Index:
             raise EmptyIndexError(f"{self.path}: the index holds no documents")
 
     def _search_state(self) -> SearchState:
-        """Resident search data, reloaded when this or another connection wrote."""
-        key = (self._store.data_version(), self._generation)
+        """Resident search data matching this thread's snapshot; call inside a snapshot.
+
+        Reloaded whenever anyone committed a write since it was loaded
+        (``meta.write_counter``), whichever thread, connection or process.
+        """
+        key = self._store.write_counter()
         with self._cache_lock:
             if self._state is None or self._state_key != key:
                 self._state = load_state(self._store, self._store.meta(), self._dim)
-                self._all_rows = None
                 self._state_key = key
             return self._state
 
     def _every_residual(self, state: BuiltState) -> ResidualRows:
-        """All residual payloads in memory (exhaustive search on a built index)."""
+        """All residual payloads in memory (exhaustive search on a built index); inside a snapshot."""
+        key = self._store.write_counter()
         with self._cache_lock:
-            if self._all_rows is None:
-                self._all_rows = ResidualRows.from_payloads(self._store.iter_token_payloads(), state.tables.codec)
-            return self._all_rows
+            if self._all_rows is None or self._all_rows[0] != key:
+                self._all_rows = (
+                    key,
+                    ResidualRows.from_payloads(self._store.iter_token_payloads(), state.tables.codec),
+                )
+            return self._all_rows[1]
 
     def _fetch_rows(self, state: BuiltState) -> Callable[[np.ndarray], ResidualRows]:
         def fetch(doc_ids: np.ndarray) -> ResidualRows:
@@ -663,6 +711,8 @@ class Index:
             "pool_factor": int(meta.get("pool_factor", "1")),
             "skiplist": _describe_skiplist(meta.get("doc_skiplist")),
             "tokens_at_build": _int_or_none(meta.get("built_tokens")),
+            "optimize_recommended": _staleness(meta, n_tokens) is not None,
+            "optimize_reason": _staleness(meta, n_tokens),
             "bytes_per_token": round(stored / n_tokens, 2) if n_tokens else None,
             "file_bytes": sizes["file"],
             "payload_bytes": stored,
@@ -685,6 +735,18 @@ class Index:
         if value <= 0:
             raise CorruptIndexError(f"{self.path}: meta {key!r} must be positive")
         return value
+
+
+def _staleness(meta: dict[str, str], n_tokens: int) -> str | None:
+    """Why :meth:`Index.optimize` would retrain now, or None."""
+    if meta.get("codec") != codec.RESIDUAL:
+        return "not built yet" if n_tokens >= AUTO_BUILD_TOKENS else None
+    built = int(meta.get("built_tokens", "0") or 0)
+    if built and n_tokens >= RETRAIN_GROWTH * built:
+        return f"grew {n_tokens / built:.1f}x since the last build"
+    if built and n_tokens * RETRAIN_GROWTH <= built:
+        return f"shrank to {n_tokens / built:.2f}x of the last build"
+    return None
 
 
 def _describe_skiplist(recorded: str | None) -> str | list[str]:

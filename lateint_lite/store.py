@@ -126,7 +126,13 @@ def sqlite_vec_version() -> str:
 
 
 class Store:
-    """One apsw connection to one index file, plus every query the library runs."""
+    """Connections to one index file, plus every query the library runs.
+
+    Each thread gets its own apsw connection (SQLite connections must not be
+    used by two threads at once; WAL lets them read concurrently while one
+    writes). Every write transaction bumps ``meta.write_counter``, which
+    readers use to notice that cached search data is stale.
+    """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False, readonly: bool = False) -> None:
         self.path = str(path)
@@ -135,23 +141,45 @@ class Store:
             raise NotAnIndexError(f"{self.path}: no such index (create it with `lateint init` or create=True)")
         if create and readonly:
             raise LateIntError("an index cannot be created read-only")
-        flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        self._local = threading.local()
+        self._all: list[apsw.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
         try:
-            self._conn = apsw.Connection(self.path, flags=flags)
-        except apsw.CantOpenError as exc:
-            raise NotAnIndexError(f"{self.path}: cannot open: {exc}") from exc
-        self._lock = threading.RLock()
-        try:
-            self._configure()
             self.state = self._classify()
         except BaseException:
-            self._conn.close()
+            self.close()
             raise
 
     # -- connection -----------------------------------------------------------------
 
-    def _configure(self) -> None:
-        conn = self._conn
+    @property
+    def _conn(self) -> apsw.Connection:
+        """This thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open_connection()
+            self._local.conn = conn
+        return conn
+
+    def _open_connection(self) -> apsw.Connection:
+        if self._closed:
+            raise LateIntError(f"{self.path}: the index is closed")
+        flags = apsw.SQLITE_OPEN_READONLY if self.readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        try:
+            conn = apsw.Connection(self.path, flags=flags)
+        except apsw.CantOpenError as exc:
+            raise NotAnIndexError(f"{self.path}: cannot open: {exc}") from exc
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    def _configure(self, conn: apsw.Connection) -> None:
         conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         try:
             conn.enable_load_extension(True)
@@ -178,8 +206,13 @@ class Store:
         return classify(int(app_id), int(version), has_tables, self.path)
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._conn.close()
+        """Close every connection (idempotent)."""
+        self._closed = True
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self._conn.execute(sql, params).fetchone()
@@ -197,44 +230,47 @@ class Store:
         """One ``BEGIN IMMEDIATE`` transaction; rolls back on any exception."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path}: index is open read-only")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('write_counter', '1') "
+                "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """A read transaction: every read inside sees the same committed state."""
-        with self._lock:
-            if not self._conn.get_autocommit():  # already inside write() or snapshot()
-                yield
-                return
-            self._conn.execute("BEGIN DEFERRED")
-            try:
-                yield
-            finally:
-                self._conn.execute("COMMIT")
+        conn = self._conn
+        if not conn.get_autocommit():  # already inside write() or snapshot() on this thread
+            yield
+            return
+        conn.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
+    def write_counter(self) -> int:
+        """Number of committed write transactions (changes whenever anyone writes)."""
+        return int(self._scalar("SELECT coalesce((SELECT value FROM meta WHERE key = 'write_counter'), 0)") or 0)
 
     def compact(self) -> None:
         """VACUUM (rewrite the file without free pages) and truncate the WAL; outside transactions."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path}: index is open read-only")
-        with self._lock:
-            self._conn.execute("VACUUM")
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.execute("VACUUM")
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def free_fraction(self) -> float:
         """Share of the file's pages that are free (left behind by deletes and rebuilds)."""
         pages = int(self._scalar("PRAGMA page_count"))
         return int(self._scalar("PRAGMA freelist_count")) / pages if pages else 0.0
-
-    def data_version(self) -> int:
-        """Changes when another connection commits (``PRAGMA data_version``)."""
-        return int(self._scalar("PRAGMA data_version"))
 
     # -- schema ---------------------------------------------------------------------
 

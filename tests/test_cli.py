@@ -174,3 +174,31 @@ def test_init_with_punctuation_skiplist(tmp_path, corpus_file, built):
     assert json.loads(out)["skiplist"] == "punctuation"
     _, out = run("get", str(index), "tides", "--json")
     assert json.loads(out)["n_tokens"] == plain_tokens - 2  # "'" in "Moon's" and the full stop
+
+
+def test_upsert_where_rerank_optimize(built, tmp_path):
+    update = tmp_path / "update.jsonl"
+    update.write_text(
+        json.dumps({"id": "bread", "text": "Sourdough bread uses wild yeast.", "meta": {"lang": "de", "year": 2021}})
+        + "\n"
+    )
+    code, out = run("upsert", str(built), str(update), "--no-progress")
+    assert code == 0 and "upserted 1" in out
+    _, out = run("get", str(built), "bread", "--json")
+    assert json.loads(out)["meta"] == {"lang": "de", "year": 2021}
+    _, out = run("search", str(built), "yeast", "--json", "--where", "lang=de")
+    assert [h["id"] for h in json.loads(out)] == ["bread"]
+    _, out = run("search", str(built), "yeast", "--json", "--where", "year>=2022")
+    assert json.loads(out) == []
+    _, out = run("search", str(built), "tides", "--json", "--where-json", '{"lang": {"in": ["en"]}}')
+    assert [h["id"] for h in json.loads(out)] == ["tides"]
+    _, out = run("rerank", str(built), "why are there tides?", "volcano", "tides", "--json")
+    assert [h["id"] for h in json.loads(out)] == ["tides", "volcano"]
+    code, out = run("optimize", str(built), "--json", "--no-progress")
+    assert code == 0 and json.loads(out)["action"] in ("nothing to build", "lists rebuilt")
+
+
+@pytest.mark.parametrize("clause", ["lang", "=en", "lang~en"])
+def test_bad_where_clauses_are_one_line_errors(built, capsys, clause):
+    code, _ = run("search", str(built), "tides", "--where", clause)
+    assert code == 1 and capsys.readouterr().err.startswith("lateint: error: --where")

@@ -1,0 +1,70 @@
+"""Processes for the concurrency tests (importable by multiprocessing's spawn)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from fakes import HashEncoder
+
+import lateint_lite as li
+
+DIM = 32
+GROUP = 5
+
+
+def group_docs(group: int, version: int = 0) -> list[dict]:
+    rng = np.random.default_rng(group * 10 + version)
+    return [
+        {
+            "id": f"g{group}-{i}",
+            "text": f"group {group} doc {i}",
+            "vectors": rng.standard_normal((6, DIM)).astype(np.float32),
+            "meta": {"group": group, "version": version},
+        }
+        for i in range(GROUP)
+    ]
+
+
+def writer(path: str, seconds: float, queue) -> None:
+    """Add, upsert and delete whole groups, one transaction each, for ``seconds``."""
+    writes = 0
+    deadline = time.monotonic() + seconds
+    with li.open(path, encoder=HashEncoder(dim=DIM)) as idx:
+        group = 1000
+        while time.monotonic() < deadline:
+            idx.add(group_docs(group))
+            writes += 1
+            if group % 3 == 0:
+                idx.upsert(group_docs(group, version=1))
+                writes += 1
+            if group % 4 == 0:
+                idx.delete([d["id"] for d in group_docs(group)])
+                writes += 1
+            group += 1
+    queue.put(("writer", writes, 0, 0))
+
+
+def reader(path: str, seconds: float, seed: int, queue) -> None:
+    """Search while the writer commits; every group must be seen whole or not at all."""
+    rng = np.random.default_rng(seed)
+    reads = errors = partial = 0
+    deadline = time.monotonic() + seconds
+    with li.open(path, encoder=HashEncoder(dim=DIM), readonly=True) as idx:
+        while time.monotonic() < deadline:
+            try:
+                group = int(rng.integers(1000, 1000 + 400))
+                hits = idx.search_vectors(
+                    rng.standard_normal((4, DIM)).astype(np.float32), k=20, where={"group": group}
+                )
+                versions = {h.meta["version"] for h in hits}
+                if len(hits) not in (0, GROUP) or len(versions) > 1:
+                    partial += 1
+                hits = idx.search_vectors(rng.standard_normal((4, DIM)).astype(np.float32), k=10)
+                scores = [h.score for h in hits]
+                if scores != sorted(scores, reverse=True):
+                    partial += 1
+                reads += 2
+            except Exception:  # counted and reported, never swallowed silently
+                errors += 1
+    queue.put(("reader", reads, errors, partial))
