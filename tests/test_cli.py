@@ -202,3 +202,16 @@ def test_upsert_where_rerank_optimize(built, tmp_path):
 def test_bad_where_clauses_are_one_line_errors(built, capsys, clause):
     code, _ = run("search", str(built), "tides", "--where", clause)
     assert code == 1 and capsys.readouterr().err.startswith("lateint: error: --where")
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    """The API example in README.md, executed as written (in a scratch directory)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert (tmp_path / "docs.lateint").exists()
+    assert [h.id for h in namespace["reranked"]][0] == "a2"
