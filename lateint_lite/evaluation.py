@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError, LateIntError
+from .progress import progress_bar
 from .sources import open_text, read_jsonl
 
 RETRIEVE_K = 100
@@ -138,34 +139,17 @@ def evaluate(
     results = []
     for mode in modes:
         run: dict[str, dict[str, float]] = {}
-        bar = _bar(progress, len(items), mode)
-        started = time.perf_counter()
-        for qid, text in items:
-            hits = search(text, k=RETRIEVE_K, **MODES[mode])
-            # scored by rank so ir-measures evaluates exactly our order (no tie reshuffling)
-            run[qid] = {h.id: float(RETRIEVE_K + 1 - h.rank) for h in hits}
-            bar.update(1)
-        seconds = time.perf_counter() - started
-        bar.close()
+        with progress_bar(progress, len(items), f"querying ({mode})", unit="q") as tick:
+            started = time.perf_counter()
+            for qid, text in items:
+                hits = search(text, k=RETRIEVE_K, **MODES[mode])
+                # scored by rank so ir-measures evaluates exactly our order (no tie reshuffling)
+                run[qid] = {h.id: float(RETRIEVE_K + 1 - h.rank) for h in hits}
+                tick(1)
+            seconds = time.perf_counter() - started
         values = metrics(run, qrels)
         results.append(ModeResult(mode=mode, queries=len(items), seconds=round(seconds, 2), **values))
     return results
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(progress: bool, total: int, desc: str) -> Any:
-    if not progress:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"querying ({desc})", unit="q")
 
 
 def format_table(dataset: BeirDataset, results: list[ModeResult]) -> str:

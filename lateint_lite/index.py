@@ -53,13 +53,13 @@ from .fusion import normalized_score_fusion, reciprocal_rank_fusion
 from .kernels import maxsim_f32
 from .lexical import fts5_query
 from .manifest import load_manifest
+from .progress import ProgressArg, progress_bar
 from .schema import SCHEMA_VERSION, FileState
 from .search import SearchParams, exhaustive_residual_search, exhaustive_search, plaid_search, top_k
 from .state import BuiltState, Int8State, SearchState, load_codec, load_state
 from .store import NewDocument, Store, sqlite_vec_version
 from .tokens import ResidualRows
 
-ProgressArg = bool | Callable[[int], None]
 SEARCH_MODES = ("maxsim", "bm25", "hybrid", "pooled")
 FUSIONS = ("rrf", "score")
 DEFAULT_FUSION = "rrf"
@@ -163,7 +163,7 @@ class Index:
     ) -> None:
         self._store = store
         self._auto_build = auto_build
-        self._meta = store.meta()
+        self._meta = store.meta()  # only for what never changes: dim, model identity, skiplist
         self._dim = self._meta_int("dim")
         if self._meta.get("codec") not in codec.CODECS:
             raise CorruptIndexError(f"{store.path}: unknown codec {self._meta.get('codec')!r}")
@@ -283,7 +283,7 @@ class Index:
             return []
         needs_encoder = any(item.vectors is None for item in items)
         encoder = self.encoder if needs_encoder else None
-        with _progress_bar(progress, len(items), "encoding") as tick, self._store.write():
+        with progress_bar(progress, len(items), "encoding") as tick, self._store.write():
             taken = self._store.existing_ext_ids([item.id for item in items])
             if taken and not replace:
                 raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. {sorted(taken)[0]!r}")
@@ -296,7 +296,6 @@ class Index:
                 self._insert(chunk, self._vectors_for(chunk, encoder), residual, pool)
                 tick(len(chunk))
             self._store.set_meta({"updated_at": str(time.time())})
-        self._changed()
         if self._auto_build and not self.is_built and self._store.counts()[1] >= AUTO_BUILD_TOKENS:
             self.build(progress=progress)
         return [item.id for item in items]
@@ -357,7 +356,6 @@ class Index:
                 raise DocumentNotFoundError(f"{len(missing)} id(s) not in the index, e.g. {missing[0]!r}")
             removed = self._remove([i for i in wanted if i in present])
             self._store.set_meta({"updated_at": str(time.time())})
-        self._changed()
         return removed
 
     def _remove(self, ext_ids: list[str]) -> int:
@@ -403,7 +401,7 @@ class Index:
             pool_now=target_pool if current_pool == 1 else 1,
         )
         total = self._store.counts()[0]
-        with _progress_bar(progress, total, "building") as tick, self._store.write():
+        with progress_bar(progress, total, "building") as tick, self._store.write():
             current = load_codec(self._store, self._store.meta(), self._dim)
             report = build_codec(self._store, dim=self._dim, current=current, options=options, progress=tick)
             self._store.set_meta({"pool_factor": str(target_pool)})
@@ -412,7 +410,6 @@ class Index:
             started = time.perf_counter()
             self._store.compact()
             report["compact_seconds"] = round(time.perf_counter() - started, 2)
-        self._changed()
         return report
 
     def optimize(self, *, retrain: bool = False, progress: ProgressArg = False) -> dict[str, Any]:
@@ -445,7 +442,6 @@ class Index:
         self._store.compact()
         report["file_bytes_before"] = before
         report["file_bytes_after"] = self._store.storage_bytes()["file"]
-        self._changed()
         return report
 
     @property
@@ -457,9 +453,6 @@ class Index:
     def is_built(self) -> bool:
         """Whether documents are stored with the residual codec (after :meth:`build`)."""
         return self._store.meta().get("codec") == codec.RESIDUAL
-
-    def _changed(self) -> None:
-        self._meta = self._store.meta()
 
     # -- reads ----------------------------------------------------------------------
 
@@ -766,28 +759,6 @@ def _iso(timestamp: str | None) -> str | None:
     if not timestamp:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(timestamp)))
-
-
-class _progress_bar:
-    """tqdm bar (progress=True), a caller's callback, or nothing."""
-
-    def __init__(self, progress: ProgressArg, total: int, desc: str) -> None:
-        self._bar: Any = None
-        self._callback: Callable[[int], None] | None = None
-        if callable(progress):
-            self._callback = progress
-        elif progress:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total, desc=desc, unit="doc")
-            self._callback = self._bar.update
-
-    def __enter__(self) -> Callable[[int], None]:
-        return self._callback or (lambda n: None)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 __all__ = ["Index", "ModelIdentity", "open"]
