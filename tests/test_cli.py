@@ -214,4 +214,4 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(block, "README.md", "exec"), namespace)
     assert (tmp_path / "docs.lateint").exists()
-    assert [h.id for h in namespace["reranked"]][0] == "a2"
+    assert namespace["reranked"][0].id == "a2"

@@ -80,3 +80,33 @@ def test_index_records_its_skiplist(tmp_path):
         li.open(path, skiplist="punctuation")
     with pytest.raises(InvalidInputError):
         li.open(tmp_path / "bad.lateint", create=True, skiplist="commas")
+
+
+def test_colbert_style_manifest_markers_and_mask_expansion(tmp_path):
+    """A manifest with [Q]/[D] markers and [MASK] expansion drives the same ONNX graph."""
+    import json
+
+    from lateint_lite.encoder import OnnxEncoder
+    from lateint_lite.manifest import bundled_models_dir, load_manifest
+
+    source = bundled_models_dir() / "minilm-l6-v2"
+    folder = tmp_path / "colbert-like"
+    folder.mkdir()
+    for name in ("model.onnx", "tokenizer.json"):
+        (folder / name).symlink_to(source / name)
+    raw = json.loads((source / "manifest.json").read_text())
+    raw["name"] = "colbert-like"
+    raw["query"] = {"max_length": 24, "marker": "[unused0]", "expand_to": 16, "attend_to_expansion": False}
+    raw["document"] = {"max_length": 40, "marker": "[unused1]", "skiplist": [",", "."]}
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    encoder = OnnxEncoder(load_manifest(folder))
+    plain = OnnxEncoder(load_manifest())
+    (query,) = encoder.encode_queries(["short query"])
+    assert query.shape == (16, 384)  # [CLS] [Q] short query [SEP] + 11 [MASK]
+    (long_query,) = encoder.encode_queries([LONG])
+    assert long_query.shape == (24, 384)  # longer than expand_to: truncated at max_length, no padding
+    (doc,) = encoder.encode_documents(["Hello, world."])
+    assert doc.shape == (5, 384)  # [CLS] [D] hello world [SEP]; "," and "." skipped
+    (plain_doc,) = plain.encode_documents(["Hello, world."])
+    assert plain_doc.shape == (6, 384)
+    assert not np.allclose(doc[1], plain_doc[1])  # the marker changes the states
