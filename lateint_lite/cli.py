@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, help="keep the best k (default: all)")
     p.add_argument("--json", action="store_true", help="print a JSON array of hits")
 
+    p = sub.add_parser("export", help="write a compact single-file copy for shipping (no -wal/-shm)")
+    p.add_argument("index", help="index file")
+    p.add_argument("target", help="new file to write")
+
     p = sub.add_parser("optimize", help="retrain when the corpus grew or drifted, rebuild lists, VACUUM")
     p.add_argument("index", help="index file")
     p.add_argument("--retrain", action="store_true", help="retrain the centroids even if not due")
@@ -227,6 +231,15 @@ def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
     with open_index(args.index, readonly=True) as idx:
         hits = idx.rerank(args.query, args.ids, k=args.k)
     _print_hits(hits, args.json, out)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    from .index import open as open_index
+
+    with open_index(args.index, readonly=True) as idx:
+        target = idx.export(args.target)
+    print(f"wrote {target} ({Path(target).stat().st_size} bytes)", file=out)
     return 0
 
 
@@ -412,6 +425,7 @@ COMMANDS: dict[str, Any] = {
     "upsert": cmd_add,
     "rerank": cmd_rerank,
     "optimize": cmd_optimize,
+    "export": cmd_export,
     "build": cmd_build,
     "search": cmd_search,
     "get": cmd_get,

@@ -119,6 +119,8 @@ def open(
             store.initialize(identity.dim, meta)
         elif chosen_skiplist is not None:
             raise InvalidInputError("skiplist can only be chosen when the index is created")
+        else:
+            store.ensure_wal()
         return Index(store, model=model, encoder=encoder, threads=threads, auto_build=auto_build)
     except BaseException:
         store.close()
@@ -443,6 +445,21 @@ class Index:
         report["file_bytes_before"] = before
         report["file_bytes_after"] = self._store.storage_bytes()["file"]
         return report
+
+    def export(self, path: str | os.PathLike[str]) -> str:
+        """Write a compact copy of the index to ``path`` (which must not exist) for shipping.
+
+        The copy is one file (no -wal/-shm), VACUUMed, in rollback-journal mode so
+        it opens read-only even from read-only media; reopening it for writing
+        works too. Returns the path.
+        """
+        target = str(path)
+        if os.path.exists(target):
+            raise InvalidInputError(f"{target}: already exists")
+        with self._store.snapshot():
+            pass  # fail early on a closed index
+        self._store.export_copy(target)
+        return target
 
     @property
     def pool_factor(self) -> int:

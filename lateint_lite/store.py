@@ -267,6 +267,21 @@ class Store:
         self._conn.execute("VACUUM")
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def ensure_wal(self) -> None:
+        """Switch a writable index (e.g. a shipped copy) back to WAL mode."""
+        if not self.readonly and str(self._scalar("PRAGMA journal_mode")).lower() != "wal":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+
+    def export_copy(self, target: str) -> None:
+        """Write a compact, self-contained copy (``VACUUM INTO``) in rollback-journal mode,
+        so it opens read-only from read-only media without -wal/-shm files."""
+        self._conn.execute("VACUUM INTO ?", (target,))
+        copy = apsw.Connection(target)
+        try:
+            copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            copy.close()
+
     def free_fraction(self) -> float:
         """Share of the file's pages that are free (left behind by deletes and rebuilds)."""
         pages = int(self._scalar("PRAGMA page_count"))

@@ -276,3 +276,30 @@ def test_pooled_mode_uses_sqlite_vec_knn(fake_index, fake_encoder):
     assert hits[0].score >= hits[1].score
     with pytest.raises(InvalidInputError, match="mode"):
         fake_index.search("boats", mode="nope")
+
+
+def test_export_writes_a_single_file_that_opens_from_read_only_media(index_path, fake_encoder, tmp_path):
+    import os
+    import stat
+
+    with li.open(index_path, create=True, encoder=fake_encoder) as idx:
+        idx.add(DOCS)
+        shipped = tmp_path / "ship" / "docs.lateint"
+        shipped.parent.mkdir()
+        idx.export(shipped)
+        with pytest.raises(InvalidInputError, match="already exists"):
+            idx.export(shipped)
+    assert sorted(p.name for p in shipped.parent.iterdir()) == ["docs.lateint"]
+    os.chmod(shipped, stat.S_IRUSR)
+    os.chmod(shipped.parent, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        with li.open(shipped, readonly=True, encoder=fake_encoder) as copy:
+            assert copy.search("flour", k=1)[0].id == "bread"
+            assert len(copy) == 4
+        assert sorted(p.name for p in shipped.parent.iterdir()) == ["docs.lateint"]
+    finally:
+        os.chmod(shipped.parent, stat.S_IRWXU)
+        os.chmod(shipped, stat.S_IRUSR | stat.S_IWUSR)
+    with li.open(shipped, encoder=fake_encoder) as writable:  # writing again switches back to WAL
+        writable.add([{"id": "new", "text": "fresh bread"}])
+        assert writable._store._scalar("PRAGMA journal_mode") == "wal"
