@@ -16,7 +16,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
-import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -85,24 +84,6 @@ def filtered_latency(path: Path, data) -> list[tuple[str, int, float, float]]:
     return rows
 
 
-def concurrency(path: Path, seconds: float) -> tuple[int, int, int, int]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from workers import reader, writer  # the test suite's workers, on a real index
-
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=writer, args=(str(path), seconds, queue))]
-    procs += [ctx.Process(target=reader, args=(str(path), seconds, seed, queue)) for seed in (1, 2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join()
-    writes = sum(r[1] for r in results if r[0] == "writer")
-    reads = sum(r[1] for r in results if r[0] == "reader")
-    return writes, reads, sum(r[2] for r in results), sum(r[3] for r in results)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -120,7 +101,7 @@ def main() -> None:
     synthetic = args.cache / "concurrency.lateint"
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from fakes import HashEncoder
-    from workers import DIM, group_docs
+    from workers import DIM, group_docs, run_reader_writer
 
     if synthetic.exists():
         synthetic.unlink()
@@ -128,7 +109,7 @@ def main() -> None:
         for group in range(200):
             idx.add(group_docs(group))
         idx.build(residual_dim=16)
-    writes, reads, errors, partial = concurrency(synthetic, args.seconds)
+    writes, reads, errors, partial = run_reader_writer(str(synthetic), args.seconds)
     body = [
         f"SciFact, built index (2-bit, r=128), document vectors precomputed (encoder not timed); "
         f"{args.rounds} calls of {args.batch} documents each.",

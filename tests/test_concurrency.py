@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 
 import numpy as np
 import pytest
 from fakes import HashEncoder
-from workers import DIM, GROUP, group_docs, reader, writer
+from workers import DIM, GROUP, group_docs, run_reader_writer
 
 import lateint_lite as li
 
@@ -59,21 +58,7 @@ def test_threads_share_one_index_while_it_is_written(index_path, build):
 
 def test_processes_read_consistent_snapshots_while_one_writes(index_path):
     seeded_index(index_path)
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    seconds = 6.0
-    procs = [ctx.Process(target=writer, args=(str(index_path), seconds, queue))]
-    procs += [ctx.Process(target=reader, args=(str(index_path), seconds, seed, queue)) for seed in (1, 2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    writes = sum(r[1] for r in results if r[0] == "writer")
-    reads = sum(r[1] for r in results if r[0] == "reader")
-    errors = sum(r[2] for r in results)
-    partial = sum(r[3] for r in results)
+    writes, reads, errors, partial = run_reader_writer(str(index_path), seconds=6.0)
     print(f"concurrency: {writes} writes, {reads} reads, {errors} errors, {partial} inconsistent results")
     assert writes > 5 and reads > 20
     assert errors == 0 and partial == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 
 import numpy as np
@@ -68,3 +69,21 @@ def reader(path: str, seconds: float, seed: int, queue) -> None:
             except Exception:  # counted and reported, never swallowed silently
                 errors += 1
     queue.put(("reader", reads, errors, partial))
+
+
+def run_reader_writer(path: str, seconds: float, readers: int = 2) -> tuple[int, int, int, int]:
+    """One writer and ``readers`` reader processes on ``path``: (writes, reads, errors, inconsistent)."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=writer, args=(path, seconds, queue))]
+    procs += [ctx.Process(target=reader, args=(path, seconds, seed, queue)) for seed in range(1, readers + 1)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        if p.exitcode != 0:
+            raise RuntimeError(f"worker exited with {p.exitcode}")
+    writes = sum(r[1] for r in results if r[0] == "writer")
+    reads = sum(r[1] for r in results if r[0] == "reader")
+    return writes, reads, sum(r[2] for r in results), sum(r[3] for r in results)
