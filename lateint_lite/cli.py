@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mode", choices=("maxsim", "bm25", "hybrid", "pooled"), default="maxsim", help="scoring (default maxsim)"
     )
-    p.add_argument("--fusion", choices=("rrf", "score"), default="rrf", help="hybrid fusion (default rrf)")
+    p.add_argument("--fusion", choices=("score", "rrf"), default="score", help="hybrid fusion (default score)")
     p.add_argument("--exact", action="store_true", help="exhaustive MaxSim instead of PLAID pruning")
     p.add_argument("--ncells", type=int, help="PLAID: cells probed per query token")
     p.add_argument("--threshold", type=float, help="PLAID: centroid score threshold")
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--modes",
         default=",".join(DEFAULT_EVAL_MODES),
-        help=f"comma-separated modes (default {','.join(DEFAULT_EVAL_MODES)}; also hybrid-score)",
+        help=f"comma-separated modes (default {','.join(DEFAULT_EVAL_MODES)})",
     )
     p.add_argument("--queries", type=int, help="evaluate only the first N test queries")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -26,10 +26,10 @@ MODES: dict[str, dict[str, Any]] = {
     "pruned": {"mode": "maxsim"},
     "pooled": {"mode": "pooled"},
     "bm25": {"mode": "bm25"},
-    "hybrid": {"mode": "hybrid", "fusion": "rrf"},
-    "hybrid-score": {"mode": "hybrid", "fusion": "score"},
+    "hybrid": {"mode": "hybrid", "fusion": "score"},  # the product default
+    "hybrid-rrf": {"mode": "hybrid", "fusion": "rrf"},
 }
-DEFAULT_MODES = ("exact", "pruned", "pooled", "bm25", "hybrid")
+DEFAULT_MODES = ("exact", "pruned", "pooled", "bm25", "hybrid", "hybrid-rrf")
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lateint-eval"))
-    parser.add_argument("--modes", nargs="+", default=["exact", "pruned", "pooled", "bm25", "hybrid", "hybrid-score"])
+    parser.add_argument("--modes", nargs="+", default=["exact", "pruned", "pooled", "bm25", "hybrid", "hybrid-rrf"])
     parser.add_argument("--query-max-length", type=int)
     parser.add_argument("--query-expand", type=int)
     parser.add_argument("--doc-max-length", type=int)

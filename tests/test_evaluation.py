@@ -88,7 +88,7 @@ def test_evaluate_every_mode_with_the_fake_encoder(tmp_path):
                 {"id": "d3", "text": "Stars stars form from clouds of gas and dust"},
             ]
         )
-        results = evaluate(idx.search, data, ["exact", "pruned", "pooled", "bm25", "hybrid", "hybrid-score"])
+        results = evaluate(idx.search, data, ["exact", "pruned", "pooled", "bm25", "hybrid", "hybrid-rrf"])
     for r in results:
         assert r.queries == 2 and r.seconds >= 0
         assert r.ndcg_at_10 == pytest.approx(1.0), r.mode  # both queries find their document first
