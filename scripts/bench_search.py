@@ -212,17 +212,20 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lateint-bench"))
+    parser.add_argument("--only", help="run only the variants whose label contains this text (e.g. default)")
+    parser.add_argument("--title", default="Pruned vs exhaustive search and size levers (bench_search.py)")
     parser.add_argument("--write", type=Path, help="markdown file to update (e.g. docs/benchmarks.md)")
     args = parser.parse_args()
+    variants = [v for v in VARIANTS if args.only is None or args.only in v[0]]
     args.cache.mkdir(parents=True, exist_ok=True)
     encoder = OnnxEncoder.from_model()
-    sections = [run_dataset(name, args.data, args.cache, encoder, VARIANTS) for name in args.datasets]
+    sections = [run_dataset(name, args.data, args.cache, encoder, variants) for name in args.datasets]
     body = (
         "Pruned = PLAID defaults for k (nDCG@10 from k=10 searches, Recall@100 from k=100 searches); "
         "exhaustive = exact MaxSim over every document's decoded vectors. Latency is search only "
         "(k=10 pruned, k=100 exhaustive), one query at a time.\n\n" + "\n\n".join(sections)
     )
-    write_section(args.write, "Pruned vs exhaustive search and size levers (bench_search.py)", body)
+    write_section(args.write, args.title, body)
 
 
 if __name__ == "__main__":
