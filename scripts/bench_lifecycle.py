@@ -17,6 +17,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,6 +85,28 @@ def filtered_latency(path: Path, data) -> list[tuple[str, int, float, float]]:
     return rows
 
 
+def thread_throughput(path: Path, data, thread_counts: tuple[int, ...] = (1, 2, 4)) -> list[tuple[int, float]]:
+    """Queries/s of pruned k=10 searches when ``n`` threads share one Index (kernels serialized by a lock)."""
+    rows = []
+    with li.open(path, readonly=True) as idx:
+        idx.search_vectors(data.query_vectors[0], k=10)
+        for n in thread_counts:
+            shards = [data.query_vectors[i::n] for i in range(n)]
+
+            def work(queries: list) -> None:
+                for query in queries:
+                    idx.search_vectors(query, k=10)
+
+            threads = [threading.Thread(target=work, args=(shard,)) for shard in shards]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            rows.append((n, len(data.query_vectors) / (time.perf_counter() - start)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -98,6 +121,7 @@ def main() -> None:
     build_index(path, data)
     ups, dels = write_throughput(path, data, args.batch, args.rounds)
     latency = filtered_latency(path, data)
+    throughput = thread_throughput(path, data)
     synthetic = args.cache / "concurrency.lateint"
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from fakes import HashEncoder
@@ -124,6 +148,13 @@ def main() -> None:
         "| filter | fewest hits returned | p50 ms | p95 ms |",
         "|---|---|---|---|",
         *[f"| {label} | {n} | {p50:.1f} | {p95:.1f} |" for label, n, p50, p95 in latency],
+        "",
+        "Threads sharing one Index (pruned k=10, 300 queries split across the threads; parallel kernels "
+        "are serialized by one lock, each kernel already using both cores):",
+        "",
+        "| threads | queries/s |",
+        "|---|---|",
+        *[f"| {n} | {qps:.0f} |" for n, qps in throughput],
         "",
         f"Concurrency ({args.seconds:.0f} s, one writer process adding/upserting/deleting groups of 5 documents "
         f"per transaction, two reader processes checking every result): {writes} write transactions, "
