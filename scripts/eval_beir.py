@@ -27,7 +27,7 @@ from benchutil import DEFAULT_DATA, write_section
 
 import lateint_lite as li
 from lateint_lite.encoder import PUNCTUATION, OnnxEncoder
-from lateint_lite.evaluation import MODES, evaluate, load_beir
+from lateint_lite.evaluation import DEFAULT_MODES, MODES, evaluate, load_beir
 from lateint_lite.manifest import load_manifest
 from lateint_lite.sources import read_documents
 
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lateint-eval"))
-    parser.add_argument("--modes", nargs="+", default=["exact", "pruned", "pooled", "bm25", "hybrid", "hybrid-rrf"])
+    parser.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES))
     parser.add_argument("--query-max-length", type=int)
     parser.add_argument("--query-expand", type=int)
     parser.add_argument("--doc-max-length", type=int)
