@@ -22,17 +22,20 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
-from benchutil import DEFAULT_DATA, best_of, percentiles, write_section
+from benchutil import DEFAULT_DATA, REPO, best_of, percentiles, write_section
 
 import lateint_lite as li
 from lateint_lite import kernels
 from lateint_lite.evaluation import load_beir, metrics
 from lateint_lite.sources import read_documents
+
+sys.path.insert(0, str(REPO / "tests"))
 
 
 def synthetic(dim: int, n_docs: int = 2000, mean_len: int = 240, seed: int = 0):
@@ -63,7 +66,7 @@ def kernel_table(repeat: int) -> str:
         kernels.maxsim_f32(query, vectors, offsets)
         kernels.maxsim_int8(query, values, scales, offsets)
         matmul = flops / best_of(lambda: query @ vectors.T, repeat) / 1e9
-        reference = flops / best_of(lambda: kernels.maxsim_f32_reference(query, vectors, offsets), 2) / 1e9
+        reference = flops / best_of(lambda: reference.maxsim_f32_reference(query, vectors, offsets), 2) / 1e9
         result = {}
         for threads in (1, all_threads):
             numba.set_num_threads(threads)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import reference
 
 from lateint_lite import kernels
 from lateint_lite.errors import CorruptIndexError, InvalidInputError
@@ -30,7 +31,7 @@ def test_maxsim_f32_matches_reference(n_query, dim):
     vectors, offsets = random_docs(rng, 57, dim)
     query = rng.standard_normal((n_query, dim)).astype(np.float32)
     got = kernels.maxsim_f32(query, vectors, offsets)
-    want = kernels.maxsim_f32_reference(query, vectors, offsets)
+    want = reference.maxsim_f32_reference(query, vectors, offsets)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -43,7 +44,7 @@ def test_maxsim_int8_matches_reference(n_query):
     values = np.rint(vectors / scales[:, None]).astype(np.int8)
     query = rng.standard_normal((n_query, dim)).astype(np.float32)
     got = kernels.maxsim_int8(query, values, scales, offsets)
-    want = kernels.maxsim_int8_reference(query, values, scales, offsets)
+    want = reference.maxsim_int8_reference(query, values, scales, offsets)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -53,7 +54,7 @@ def test_positions_select_documents_in_given_order():
     query = rng.standard_normal((6, 16)).astype(np.float32)
     positions = np.array([19, 0, 7, 7], dtype=np.int64)
     got = kernels.maxsim_f32(query, vectors, offsets, positions)
-    full = kernels.maxsim_f32_reference(query, vectors, offsets)
+    full = reference.maxsim_f32_reference(query, vectors, offsets)
     np.testing.assert_allclose(got, full[positions], rtol=1e-5, atol=1e-5)
 
 
@@ -112,7 +113,7 @@ def test_nearest_centroids_matches_reference(n, k, dim):
     rng = np.random.default_rng(n + k)
     points, centroids = unit_rows(rng, n, dim), unit_rows(rng, k, dim)
     codes, best = kernels.nearest_centroids(points, centroids)
-    ref_codes, ref_best = kernels.nearest_centroids_reference(points, centroids)
+    ref_codes, ref_best = reference.nearest_centroids_reference(points, centroids)
     np.testing.assert_array_equal(codes, ref_codes)
     np.testing.assert_allclose(best, ref_best, atol=1e-5)
 
@@ -129,7 +130,7 @@ def test_centroid_sums_match_reference():
     points = unit_rows(rng, 300, 8)
     codes = rng.integers(0, 10, 300)
     sums, counts = kernels.centroid_sums(points, codes, 12)
-    ref_sums, ref_counts = kernels.centroid_sums_reference(points, codes, 12)
+    ref_sums, ref_counts = reference.centroid_sums_reference(points, codes, 12)
     np.testing.assert_allclose(sums, ref_sums, atol=1e-5)
     np.testing.assert_array_equal(counts, ref_counts)
 
@@ -140,10 +141,10 @@ def test_nearest_in_groups_matches_reference(probe):
     points, coarse, fine = unit_rows(rng, 200, 12), unit_rows(rng, 6, 12), unit_rows(rng, 40, 12)
     offsets = np.array([0, 5, 9, 20, 21, 33, 40], dtype=np.int64)
     got = kernels.nearest_in_groups(points, coarse, fine, offsets, probe)
-    want = kernels.nearest_in_groups_reference(points, coarse, fine, offsets, probe)
+    want = reference.nearest_in_groups_reference(points, coarse, fine, offsets, probe)
     np.testing.assert_array_equal(got, want)
     every = kernels.nearest_in_groups(points, coarse, fine, offsets, 6)
-    np.testing.assert_array_equal(every, kernels.nearest_centroids_reference(points, fine)[0])
+    np.testing.assert_array_equal(every, reference.nearest_centroids_reference(points, fine)[0])
 
 
 @pytest.mark.parametrize("nbits", [1, 2, 4])
@@ -159,10 +160,10 @@ def test_residual_encode_decode_match_references(nbits, projected):
     weights = np.sort(rng.standard_normal((r, levels)).astype(np.float32), axis=1)
     packed = kernels.encode_residuals(vectors, codes, centroids, basis, cutoffs, nbits)
     np.testing.assert_array_equal(
-        packed, kernels.encode_residuals_reference(vectors, codes, centroids, basis, cutoffs, nbits)
+        packed, reference.encode_residuals_reference(vectors, codes, centroids, basis, cutoffs, nbits)
     )
     np.testing.assert_array_equal(
-        kernels.decode_residuals(packed, weights, nbits), kernels.decode_residuals_reference(packed, weights, nbits)
+        kernels.decode_residuals(packed, weights, nbits), reference.decode_residuals_reference(packed, weights, nbits)
     )
 
 
@@ -192,7 +193,7 @@ def test_maxsim_residual_equals_decode_then_maxsim(n_query, projected):
         (centroids**2).sum(axis=1).astype(np.float32),
         offsets,
     )
-    want = kernels.maxsim_residual_reference(query, centroids, basis, codes, packed, weights, nbits, offsets)
+    want = reference.maxsim_residual_reference(query, centroids, basis, codes, packed, weights, nbits, offsets)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -205,7 +206,7 @@ def test_centroid_maxsim_matches_reference_with_pruning():
     keep = scores.max(axis=0) >= 0.6
     for mask in (None, keep):
         got = kernels.centroid_maxsim(np.ascontiguousarray(scores.T), codes, offsets, positions, mask)
-        want = kernels.centroid_maxsim_reference(scores, codes, offsets, positions, mask)
+        want = reference.centroid_maxsim_reference(scores, codes, offsets, positions, mask)
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
@@ -255,7 +256,7 @@ def test_kmeanspp_seeds_match_reference(trials):
     rng = np.random.default_rng(11)
     points = unit_rows(rng, 500, 8)
     got = kernels.kmeanspp_seeds(points, 12, seed=4, trials=trials)
-    np.testing.assert_array_equal(got, kernels.kmeanspp_seeds_reference(points, 12, seed=4, trials=trials))
+    np.testing.assert_array_equal(got, reference.kmeanspp_seeds_reference(points, 12, seed=4, trials=trials))
     assert len(set(got.tolist())) == 12
 
 
@@ -264,7 +265,7 @@ def test_pool_documents_matches_reference(factor):
     rng = np.random.default_rng(factor)
     vectors, offsets = random_docs(rng, 12, 16, min_len=1, max_len=30)
     got, got_offsets = kernels.pool_documents(vectors, offsets, factor)
-    want, want_offsets = kernels.pool_documents_reference(vectors, offsets, factor)
+    want, want_offsets = reference.pool_documents_reference(vectors, offsets, factor)
     np.testing.assert_array_equal(got_offsets, want_offsets)
     np.testing.assert_allclose(got, want, atol=1e-5)
     lengths = np.diff(offsets)

@@ -1,0 +1,126 @@
+"""MaxSim over flat token matrices (int8 with per-token scales, or float32), and dense dot products."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ..errors import CorruptIndexError, InvalidInputError
+from ._checks import check_offsets, check_positions, check_query
+from ._runtime import PARALLEL_LOCK, Float32Array, Int8Array, Int64Array, jit
+from ._tiles import _dot4x2, _tile_maxsim
+
+
+@jit(parallel=True, fastmath=True)
+def _maxsim_int8(query, values, scales, offsets, positions):  # pragma: no cover - compiled
+    nq, dim = query.shape
+    out = np.empty(positions.shape[0], dtype=np.float32)
+    for p in prange(positions.shape[0]):
+        doc = positions[p]
+        start = offsets[doc]
+        n = offsets[doc + 1] - start
+        tile = np.zeros((n + n % 2, dim), dtype=np.float32)
+        for t in range(n):
+            s = scales[start + t]
+            for k in range(dim):
+                tile[t, k] = np.float32(values[start + t, k]) * s
+        best = np.empty(nq, dtype=np.float32)
+        _tile_maxsim(query, tile, n, best)
+        out[p] = best.sum()
+    return out
+
+
+@jit(parallel=True, fastmath=True)
+def _maxsim_f32(query, vectors, offsets, positions):  # pragma: no cover - compiled
+    nq, dim = query.shape
+    out = np.empty(positions.shape[0], dtype=np.float32)
+    for p in prange(positions.shape[0]):
+        doc = positions[p]
+        start = offsets[doc]
+        n = offsets[doc + 1] - start
+        tile = np.zeros((n + n % 2, dim), dtype=np.float32)
+        tile[:n] = vectors[start : start + n]
+        best = np.empty(nq, dtype=np.float32)
+        _tile_maxsim(query, tile, n, best)
+        out[p] = best.sum()
+    return out
+
+
+@jit(parallel=True, fastmath=True)
+def _dot_matrix(a, b):  # pragma: no cover - compiled
+    """a @ b.T for float32 row-major matrices, parallel over blocks of 4 rows of ``a``.
+
+    Meant for a tall ``a`` (centroids) and a short ``b`` (query tokens).
+    """
+    n, dim = a.shape
+    m = b.shape[0]
+    out = np.empty((n, m), dtype=np.float32)
+    b_pad = np.zeros((m + m % 2, dim), dtype=np.float32)
+    b_pad[:m] = b
+    full = n - n % 4
+    for blk in prange(full // 4):
+        i = blk * 4
+        for j in range(0, m, 2):
+            c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(a, i, b_pad, j, dim)
+            out[i, j] = c00
+            out[i + 1, j] = c10
+            out[i + 2, j] = c20
+            out[i + 3, j] = c30
+            if j + 1 < m:
+                out[i, j + 1] = c01
+                out[i + 1, j + 1] = c11
+                out[i + 2, j + 1] = c21
+                out[i + 3, j + 1] = c31
+    for i in range(full, n):
+        for j in range(m):
+            acc = np.float32(0.0)
+            for t in range(dim):
+                acc += a[i, t] * b[j, t]
+            out[i, j] = acc
+    return out
+
+
+def maxsim_int8(
+    query: Float32Array,
+    values: Int8Array,
+    scales: Float32Array,
+    offsets: Int64Array,
+    positions: Int64Array | None = None,
+) -> Float32Array:
+    """MaxSim of ``query`` against int8 documents (rows offsets[d]:offsets[d+1]).
+
+    Returns float32 scores for ``positions`` (default: every document).
+    """
+    if values.dtype != np.int8 or values.ndim != 2 or scales.shape != (values.shape[0],):
+        raise CorruptIndexError("int8 token matrix and scales do not match")
+    check_offsets(offsets, values.shape[0])
+    query = check_query(query, values.shape[1])
+    positions = check_positions(positions, offsets.size - 1)
+    with PARALLEL_LOCK:
+        return _maxsim_int8(query, values, scales.astype(np.float32, copy=False), offsets, positions)
+
+
+def maxsim_f32(
+    query: Float32Array, vectors: Float32Array, offsets: Int64Array, positions: Int64Array | None = None
+) -> Float32Array:
+    """MaxSim of ``query`` against float32 documents laid out flat with offsets."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise InvalidInputError("document vectors must be a 2-d matrix")
+    check_offsets(offsets, vectors.shape[0])
+    query = check_query(query, vectors.shape[1])
+    positions = check_positions(positions, offsets.size - 1)
+    with PARALLEL_LOCK:
+        return _maxsim_f32(query, vectors, offsets, positions)
+
+
+def dot_matrix(a: Float32Array, b: Float32Array) -> Float32Array:
+    """``a @ b.T`` in float32 with numba threads (no BLAS)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise InvalidInputError(f"shapes {a.shape} and {b.shape} do not match")
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return np.zeros((a.shape[0], b.shape[0]), np.float32)
+    with PARALLEL_LOCK:
+        return _dot_matrix(a, b)

@@ -1,0 +1,118 @@
+"""PLAID's pruning stages: cell selection, candidate gathering, centroid-only MaxSim."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ..errors import InvalidInputError
+from ._checks import check_codes, check_offsets, check_positions
+from ._runtime import PARALLEL_LOCK, BoolArray, Float32Array, Int64Array, UInt16Array, jit
+
+
+@jit()
+def _select_cells(scores_t, ncells, threshold):  # pragma: no cover - compiled
+    """One pass over S^T (K, nq): each query token's ``ncells`` best centroids, and
+    which centroids reach ``threshold`` for some query token."""
+    k, nq = scores_t.shape
+    top_score = np.full((nq, ncells), -np.inf, dtype=np.float32)
+    top_cell = np.full((nq, ncells), -1, dtype=np.int64)
+    keep = np.zeros(k, dtype=np.bool_)
+    for c in range(k):
+        for i in range(nq):
+            v = scores_t[c, i]
+            if v >= threshold:
+                keep[c] = True
+            if v > top_score[i, ncells - 1]:
+                slot = ncells - 1
+                while slot > 0 and top_score[i, slot - 1] < v:
+                    top_score[i, slot] = top_score[i, slot - 1]
+                    top_cell[i, slot] = top_cell[i, slot - 1]
+                    slot -= 1
+                top_score[i, slot] = v
+                top_cell[i, slot] = c
+    return top_cell, keep
+
+
+@jit(parallel=True)
+def _centroid_maxsim(scores_t, codes, offsets, positions, keep):  # pragma: no cover - compiled
+    """Approximate MaxSim from centroid scores alone: sum_i max_t S[i, code_t].
+
+    Tokens whose centroid has ``keep[c] == False`` are skipped (PLAID's centroid
+    pruning) and every query token contributes at least 0, so a document whose
+    tokens are all pruned scores 0.
+    """
+    nq = scores_t.shape[1]
+    out = np.empty(positions.shape[0], dtype=np.float32)
+    for p in prange(positions.shape[0]):
+        doc = positions[p]
+        best = np.zeros(nq, dtype=np.float32)
+        for t in range(offsets[doc], offsets[doc + 1]):
+            c = np.int64(codes[t])
+            if keep[c]:
+                for i in range(nq):
+                    v = scores_t[c, i]
+                    if v > best[i]:
+                        best[i] = v
+        out[p] = best.sum()
+    return out
+
+
+@jit()
+def _gather_candidates(cells, ivf_offsets, ivf_positions, n_docs):  # pragma: no cover - compiled
+    """Sorted unique document positions listed under any of ``cells``."""
+    mark = np.zeros(n_docs, dtype=np.bool_)
+    count = 0
+    for c in cells:
+        for k in range(ivf_offsets[c], ivf_offsets[c + 1]):
+            d = ivf_positions[k]
+            if not mark[d]:
+                mark[d] = True
+                count += 1
+    out = np.empty(count, dtype=np.int64)
+    j = 0
+    for d in range(n_docs):
+        if mark[d]:
+            out[j] = d
+            j += 1
+    return out
+
+
+def select_cells(scores_t: Float32Array, ncells: int, threshold: float) -> tuple[Int64Array, BoolArray]:
+    """(sorted unique ids of each query token's ``ncells`` best centroids, keep mask of
+    centroids scoring >= threshold for some query token)."""
+    scores_t = np.ascontiguousarray(scores_t, dtype=np.float32)
+    ncells = max(1, min(int(ncells), scores_t.shape[0]))
+    top, keep = _select_cells(scores_t, ncells, np.float32(threshold))
+    return np.unique(top[top >= 0]), keep
+
+
+def centroid_maxsim(
+    scores_t: Float32Array,
+    codes: UInt16Array,
+    offsets: Int64Array,
+    positions: Int64Array,
+    keep: BoolArray | None = None,
+    *,
+    trusted: bool = False,
+) -> Float32Array:
+    """Centroid-only MaxSim of documents at ``positions``; ``keep`` prunes centroids."""
+    n_centroids = scores_t.shape[0]
+    if keep is None:
+        keep = np.ones(n_centroids, dtype=np.bool_)
+    if keep.shape != (n_centroids,) or keep.dtype != np.bool_:
+        raise InvalidInputError("keep must be a boolean mask over centroids")
+    if not trusted:
+        codes = check_codes(codes, n_centroids)
+        check_offsets(offsets, codes.shape[0])
+    positions = check_positions(positions, offsets.size - 1)
+    with PARALLEL_LOCK:
+        return _centroid_maxsim(np.ascontiguousarray(scores_t, np.float32), codes, offsets, positions, keep)
+
+
+def gather_candidates(cells: Int64Array, ivf_offsets: Int64Array, ivf_positions: Int64Array, n_docs: int) -> Int64Array:
+    """Sorted unique document positions in the inverted lists of ``cells``."""
+    cells = np.ascontiguousarray(cells, dtype=np.int64)
+    if cells.size and (cells.min() < 0 or cells.max() >= ivf_offsets.size - 1):
+        raise InvalidInputError("cell ids out of range")
+    return _gather_candidates(cells, ivf_offsets, ivf_positions, n_docs)

@@ -1,0 +1,242 @@
+"""The residual codec's kernels: bucket encoding, decoding, and exact MaxSim over codes + packed residuals."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import prange
+
+from ..errors import CorruptIndexError, InvalidInputError
+from ._checks import check_codes, check_offsets, check_packed, check_positions
+from ._runtime import PARALLEL_LOCK, Float32Array, Int64Array, UInt8Array, UInt16Array, jit
+from ._tiles import _dot4x2
+
+
+@jit(parallel=True, fastmath=True)
+def _encode_residuals(vectors, codes, centroids, basis, cutoffs, nbits):  # pragma: no cover - compiled
+    """Bucket indices of (v - centroid) projected on ``basis``, packed nbits per value.
+
+    ``basis`` is (dim, r); an empty (0, 0) basis means the identity (r = dim).
+    Value j of a token sits in byte j*nbits // 8 at bit (j*nbits) % 8.
+    """
+    n, dim = vectors.shape
+    r = dim if basis.shape[0] == 0 else basis.shape[1]
+    basis_t = np.ascontiguousarray(basis.T)
+    n_cut = cutoffs.shape[1]
+    row_bytes = r * nbits // 8
+    out = np.zeros((n, row_bytes), dtype=np.uint8)
+    for i in prange(n):
+        residual = np.empty(dim, dtype=np.float32)
+        c = codes[i]
+        for t in range(dim):
+            residual[t] = vectors[i, t] - centroids[c, t]
+        for j in range(r):
+            if basis.shape[0] == 0:
+                value = residual[j]
+            else:
+                value = np.float32(0.0)
+                for t in range(dim):
+                    value += residual[t] * basis_t[j, t]
+            bucket = 0
+            while bucket < n_cut and value > cutoffs[j, bucket]:
+                bucket += 1
+            bit = j * nbits
+            out[i, bit // 8] |= np.uint8(bucket << (bit % 8))
+    return out
+
+
+@jit(inline="always")
+def _unpack_row(packed, row, r, nbits, weights, dest):  # pragma: no cover - compiled
+    """dest[j] = weights[j, bucket of value j] for one packed token row."""
+    mask = (1 << nbits) - 1
+    for j in range(r):
+        bit = j * nbits
+        bucket = (packed[row, bit // 8] >> (bit % 8)) & mask
+        dest[j] = weights[j, bucket]
+
+
+@jit(parallel=True)
+def _decode_residuals(packed, weights, nbits):  # pragma: no cover - compiled
+    """Quantized residual coordinates (n, r) from packed bucket indices."""
+    n = packed.shape[0]
+    r = weights.shape[0]
+    out = np.empty((n, r), dtype=np.float32)
+    for i in prange(n):
+        _unpack_row(packed, i, r, nbits, weights, out[i])
+    return out
+
+
+@jit(inline="always")
+def _lut_row(packed, row, lut, dest):  # pragma: no cover - compiled
+    """dest = quantized residual coordinates of one packed row, one table lookup per byte."""
+    per_byte = lut.shape[2]
+    for b in range(lut.shape[0]):
+        value = packed[row, b]
+        for s in range(per_byte):
+            dest[b * per_byte + s] = lut[b, value, s]
+
+
+@jit(parallel=True, fastmath=True)
+def _maxsim_residual(
+    q_basis, scores_t, codes, packed, lut, centroid_basis, centroid_norm2, offsets, positions
+):  # pragma: no cover - compiled
+    """Exact MaxSim over decoded, renormalized residual-coded tokens, without decoding to dim.
+
+    A token decodes to v = C[c] + B w (w: quantized residual coordinates, B
+    orthonormal), so q.v = S[q, c] + (qB).w and |v|^2 = |C[c]|^2 + 2 (C[c]B).w + |w|^2.
+    ``scores_t`` is S transposed (K, nq); ``q_basis`` is qB (nq, r).
+    """
+    nq, r = q_basis.shape
+    out = np.empty(positions.shape[0], dtype=np.float32)
+    for p in prange(positions.shape[0]):
+        doc = positions[p]
+        start = offsets[doc]
+        n = offsets[doc + 1] - start
+        rows = n + n % 2
+        tile = np.zeros((rows, r), dtype=np.float32)
+        inv_norm = np.zeros(rows, dtype=np.float32)
+        cent = np.zeros(rows, dtype=np.int64)
+        for t in range(n):
+            c = np.int64(codes[start + t])
+            cent[t] = c
+            _lut_row(packed, start + t, lut, tile[t])
+            cross = np.float32(0.0)
+            sq = np.float32(0.0)
+            for j in range(r):
+                w = tile[t, j]
+                cross += centroid_basis[c, j] * w
+                sq += w * w
+            norm2 = centroid_norm2[c] + 2.0 * cross + sq
+            inv_norm[t] = 1.0 / np.sqrt(max(norm2, np.float32(1e-12)))
+        cent[rows - 1] = cent[n - 1]
+        total = np.float32(0.0)
+        full = nq - nq % 4
+        for i0 in range(0, full, 4):
+            b0 = np.float32(-np.inf)
+            b1 = np.float32(-np.inf)
+            b2 = np.float32(-np.inf)
+            b3 = np.float32(-np.inf)
+            for t in range(0, rows, 2):
+                c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(q_basis, i0, tile, t, r)
+                ca = cent[t]
+                cb = cent[t + 1]
+                na = inv_norm[t]
+                nb = inv_norm[t + 1]
+                b0 = max(b0, (c00 + scores_t[ca, i0]) * na)
+                b1 = max(b1, (c10 + scores_t[ca, i0 + 1]) * na)
+                b2 = max(b2, (c20 + scores_t[ca, i0 + 2]) * na)
+                b3 = max(b3, (c30 + scores_t[ca, i0 + 3]) * na)
+                if t + 1 < n:
+                    b0 = max(b0, (c01 + scores_t[cb, i0]) * nb)
+                    b1 = max(b1, (c11 + scores_t[cb, i0 + 1]) * nb)
+                    b2 = max(b2, (c21 + scores_t[cb, i0 + 2]) * nb)
+                    b3 = max(b3, (c31 + scores_t[cb, i0 + 3]) * nb)
+            total += b0 + b1 + b2 + b3
+        for i in range(full, nq):
+            b = np.float32(-np.inf)
+            for t in range(n):
+                acc = np.float32(0.0)
+                for j in range(r):
+                    acc += q_basis[i, j] * tile[t, j]
+                b = max(b, (acc + scores_t[cent[t], i]) * inv_norm[t])
+            total += b
+        out[p] = total
+    return out
+
+
+def encode_residuals(
+    vectors: Float32Array,
+    codes: npt.NDArray[np.integer],
+    centroids: Float32Array,
+    basis: Float32Array | None,
+    cutoffs: Float32Array,
+    nbits: int,
+) -> UInt8Array:
+    """Packed bucket indices (n, r*nbits/8) of each vector's residual to its centroid."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    codes = check_codes(codes, centroids.shape[0]).astype(np.int64)
+    dim = vectors.shape[1]
+    basis_arr = np.zeros((0, 0), np.float32) if basis is None else np.ascontiguousarray(basis, dtype=np.float32)
+    r = dim if basis is None else basis_arr.shape[1]
+    if (
+        centroids.shape[1] != dim
+        or codes.shape != (vectors.shape[0],)
+        or (basis is not None and basis_arr.shape[0] != dim)
+    ):
+        raise InvalidInputError("vectors, codes, centroids and basis do not match")
+    if cutoffs.shape != (r, (1 << nbits) - 1) or nbits not in (1, 2, 4, 8) or (r * nbits) % 8:
+        raise InvalidInputError(f"cutoffs {cutoffs.shape} do not fit {r} values x {nbits} bits")
+    with PARALLEL_LOCK:
+        return _encode_residuals(vectors, codes, centroids, basis_arr, np.ascontiguousarray(cutoffs, np.float32), nbits)
+
+
+def decode_residuals(packed: UInt8Array, weights: Float32Array, nbits: int) -> Float32Array:
+    """Quantized residual coordinates (n, r) of packed rows."""
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    r = weights.shape[0]
+    if weights.shape != (r, 1 << nbits):
+        raise CorruptIndexError(f"bucket weights have shape {weights.shape}, expected ({r}, {1 << nbits})")
+    packed = check_packed(packed, packed.shape[0], r, nbits)
+    with PARALLEL_LOCK:
+        return _decode_residuals(packed, weights, nbits)
+
+
+def bucket_lut(weights: Float32Array, nbits: int) -> Float32Array:
+    """Lookup table (row_bytes, 256, 8 // nbits): the weights a packed byte decodes to."""
+    weights = np.asarray(weights, dtype=np.float32)
+    r = weights.shape[0]
+    if nbits not in (1, 2, 4, 8) or weights.shape != (r, 1 << nbits) or (r * nbits) % 8:
+        raise CorruptIndexError(f"bucket weights {weights.shape} do not fit {nbits}-bit packing")
+    per_byte = 8 // nbits
+    byte_values = np.arange(256)
+    shifts = np.arange(per_byte) * nbits
+    buckets = (byte_values[:, None] >> shifts) & ((1 << nbits) - 1)  # (256, per_byte)
+    dims = np.arange(r).reshape(-1, per_byte)  # (row_bytes, per_byte)
+    return np.ascontiguousarray(weights[dims[:, None, :], buckets[None, :, :]], dtype=np.float32)
+
+
+def maxsim_residual(
+    q_basis: Float32Array,
+    scores_t: Float32Array,
+    codes: UInt16Array,
+    packed: UInt8Array,
+    lut: Float32Array,
+    centroid_basis: Float32Array,
+    centroid_norm2: Float32Array,
+    offsets: Int64Array,
+    positions: Int64Array | None = None,
+    *,
+    trusted: bool = False,
+) -> Float32Array:
+    """Exact MaxSim of a query against residual-coded documents (see ``_maxsim_residual``).
+
+    ``lut`` comes from :func:`bucket_lut`. ``trusted=True`` skips the O(tokens)
+    code and offset checks for arrays the caller validated when it loaded them.
+    """
+    n_centroids = scores_t.shape[0]
+    row_bytes, _, per_byte = lut.shape
+    r = row_bytes * per_byte
+    if q_basis.shape[1] != r or scores_t.shape[1] != q_basis.shape[0] or q_basis.shape[0] == 0:
+        raise InvalidInputError("query projections do not match the codec")
+    if centroid_basis.shape != (n_centroids, r) or centroid_norm2.shape != (n_centroids,):
+        raise CorruptIndexError("centroid tables do not match the codec")
+    if lut.shape[1] != 256 or per_byte not in (1, 2, 4, 8):
+        raise CorruptIndexError("bucket lookup table has the wrong shape")
+    if not trusted:
+        codes = check_codes(codes, n_centroids)
+        packed = check_packed(packed, codes.shape[0], r, 8 // per_byte)
+        check_offsets(offsets, codes.shape[0])
+    positions = check_positions(positions, offsets.size - 1)
+    with PARALLEL_LOCK:
+        return _maxsim_residual(
+            np.ascontiguousarray(q_basis, np.float32),
+            np.ascontiguousarray(scores_t, np.float32),
+            codes,
+            packed,
+            lut,
+            np.ascontiguousarray(centroid_basis, np.float32),
+            np.ascontiguousarray(centroid_norm2, np.float32),
+            offsets,
+            positions,
+        )
