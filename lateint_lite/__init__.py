@@ -23,6 +23,7 @@ from .errors import (
     IndexVersionError,
     InvalidInputError,
     LateIntError,
+    MigrationRequiredError,
     ModelError,
     ModelMismatchError,
     NotAnIndexError,
@@ -30,13 +31,25 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .builder import BuildReport
+    from .config import BuildOptions, IndexConfig
     from .documents import Document, Hit
     from .encoder import Encoder, OnnxEncoder
-    from .index import Index, open
+    from .index import Index, migrate, open
+    from .info import IndexInfo
+    from .maintenance import OptimizeReport
+    from .requests import SearchOptions
 
 _LAZY = {
     "open": "index",
+    "migrate": "index",
     "Index": "index",
+    "BuildOptions": "config",
+    "BuildReport": "builder",
+    "IndexConfig": "config",
+    "IndexInfo": "info",
+    "OptimizeReport": "maintenance",
+    "SearchOptions": "requests",
     "Document": "documents",
     "Hit": "documents",
     "Encoder": "encoder",
@@ -54,6 +67,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BuildOptions",
+    "BuildReport",
     "CorruptIndexError",
     "Document",
     "DocumentNotFoundError",
@@ -63,14 +78,20 @@ __all__ = [
     "ExtensionError",
     "Hit",
     "Index",
+    "IndexConfig",
+    "IndexInfo",
     "IndexVersionError",
     "InvalidInputError",
     "LateIntError",
+    "MigrationRequiredError",
     "ModelError",
     "ModelMismatchError",
     "NotAnIndexError",
     "OnnxEncoder",
+    "OptimizeReport",
     "ReadOnlyError",
+    "SearchOptions",
     "__version__",
+    "migrate",
     "open",
 ]

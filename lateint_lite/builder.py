@@ -1,23 +1,25 @@
 """Building an index: train the residual codec, re-encode every document, rebuild the lists.
 
-Memory stays bounded by the training sample: documents are read, re-encoded and
-written back in chunks. The caller runs :func:`build_codec` inside one write
-transaction, so a failed build leaves the index as it was.
+The mechanics only; when to build and with which options is decided in
+:mod:`lateint_lite.maintenance`, inside the same write transaction, so a failed
+build leaves the index as it was. Memory stays bounded by the training sample:
+documents are read, re-encoded and written back in chunks.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from . import ivf
 from .clustering import plaid_centroid_count
-from .codec import RESIDUAL, ResidualCodec, codec_to_arrays, decode_stored, train_residual_codec
-from .errors import EmptyIndexError, InvalidInputError
+from .codecs import ResidualCodec, TokenCodec, train_residual_codec
+from .config import BuildOptions, BuildRecord
+from .errors import EmptyIndexError
 from .kernels import pool_documents
 from .store import Store
 
@@ -29,25 +31,25 @@ REENCODE_CHUNK_DOCS = 512
 
 
 @dataclass(frozen=True)
-class BuildOptions:
-    """Codec choices for :meth:`Index.build`."""
+class BuildReport:
+    """What a build did."""
 
-    nbits: int = 2
-    residual_dim: int | None = 128
-    n_centroids: int | None = None
-    seed: int = 0
-    pool_now: int = 1  # pool the stored tokens by this factor while re-encoding (1: keep them)
+    documents: int
+    tokens: int
+    tokens_before_pooling: int
+    n_centroids: int
+    nbits: int
+    residual_dim: int
+    bytes_per_token: int
+    sample_tokens: int
+    train_seconds: float
+    encode_seconds: float
+    pool_factor: int
+    compact_seconds: float | None = None
+    compact_error: str | None = None  # the build committed; only the VACUUM after it failed
 
-    def validated(self) -> BuildOptions:
-        if self.nbits not in (1, 2, 4):
-            raise InvalidInputError(f"nbits must be 1, 2 or 4, got {self.nbits!r}")
-        if self.residual_dim is not None and (not isinstance(self.residual_dim, int) or self.residual_dim <= 0):
-            raise InvalidInputError("residual_dim must be a positive integer or None")
-        if self.n_centroids is not None and not 1 <= self.n_centroids <= 65536:
-            raise InvalidInputError("n_centroids must be between 1 and 65536")
-        if not isinstance(self.pool_now, int) or self.pool_now < 1:
-            raise InvalidInputError("pool factor must be a positive integer")
-        return self
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _split_sample(
@@ -79,22 +81,22 @@ def pool_vectors(vectors: list[np.ndarray], factor: int) -> list[np.ndarray]:
     return [pooled[new_offsets[i] : new_offsets[i + 1]] for i in range(len(vectors))]
 
 
-def _read_vectors(store: Store, doc_ids: list[int], current: ResidualCodec | None, dim: int, pool: int) -> np.ndarray:
-    parts = [decode_stored(current, dim, n, codes, payload) for _, n, codes, payload in store.token_payloads(doc_ids)]
-    parts = pool_vectors(parts, pool)
-    return np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
+def _read_vectors(store: Store, doc_ids: list[int], current: TokenCodec, pool: int) -> np.ndarray:
+    parts = pool_vectors([current.decode(row) for row in store.token_payloads(doc_ids)], pool)
+    return np.concatenate(parts) if parts else np.empty((0, current.dim), np.float32)
 
 
 def build_codec(
     store: Store,
     *,
-    dim: int,
-    current: ResidualCodec | None,
+    current: TokenCodec,
     options: BuildOptions,
+    pool_now: int,
     progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """Train a codec on the stored documents and re-encode them all; returns a report."""
-    options = options.validated()
+) -> tuple[ResidualCodec, BuildRecord, BuildReport]:
+    """Train a codec on the stored documents, store its tables, re-encode every document
+    (pooling by ``pool_now`` first) and rebuild the inverted lists. Call inside a write;
+    ``options`` are validated."""
     counts = store.doc_token_counts()
     n_tokens = sum(n for _, n in counts)
     if not counts:
@@ -104,105 +106,55 @@ def build_codec(
     sample_ids, heldout_ids = _split_sample(
         counts, max(MIN_SAMPLE_TOKENS, SAMPLE_PER_CENTROID * k), HELDOUT_TOKENS, options.seed
     )
-    sample = _read_vectors(store, sample_ids, current, dim, options.pool_now)
-    heldout = _read_vectors(store, heldout_ids, current, dim, options.pool_now)
+    sample = _read_vectors(store, sample_ids, current, pool_now)
+    heldout = _read_vectors(store, heldout_ids, current, pool_now)
     codec = train_residual_codec(
         sample,
         heldout,
-        n_tokens=n_tokens,
-        nbits=options.nbits,
-        residual_dim=options.residual_dim,
         n_centroids=min(k, sample.shape[0]),
+        nbits=options.nbits,
+        residual_dim=options.projected_dim,
         seed=options.seed,
     )
     trained = time.perf_counter()
-    centroid_values, arrays = codec_to_arrays(codec)
-    store.delete_arrays(["residual_basis"])
-    store.put_arrays(arrays)
+    centroid_values, array_rows = codec.to_stored()
+    store.replace_arrays(array_rows)
     store.replace_centroids(centroid_values)
-    postings, n_stored = _reencode_all(store, dim, current, codec, options.pool_now, progress)
-    store.clear_ivf()
-    store.write_ivf_rows(dict(ivf.encode_postings(postings)))
+    n_stored = _reencode_all(store, current, codec, pool_now, progress)
     finished = time.perf_counter()
-    report = {
-        "documents": len(counts),
-        "tokens": n_stored,
-        "tokens_before_pooling": n_tokens,
-        "n_centroids": codec.codebook.size,
-        "nbits": codec.nbits,
-        "residual_dim": codec.residual_dim,
-        "bytes_per_token": codec.bytes_per_token,
-        "sample_tokens": int(sample.shape[0]),
-        "train_seconds": round(trained - started, 2),
-        "encode_seconds": round(finished - trained, 2),
-    }
-    store.set_meta(
-        {
-            "codec": RESIDUAL,
-            "nbits": str(codec.nbits),
-            "residual_dim": str(codec.residual_dim),
-            "n_centroids": str(codec.codebook.size),
-            "built_at": str(time.time()),
-            "built_tokens": str(n_stored),
-            "built_documents": str(len(counts)),
-            "build_seed": str(options.seed),
-        }
+    record = BuildRecord(at=time.time(), tokens=n_stored, documents=len(counts), seed=options.seed)
+    report = BuildReport(
+        documents=len(counts),
+        tokens=n_stored,
+        tokens_before_pooling=n_tokens,
+        n_centroids=codec.codebook.size,
+        nbits=codec.nbits,
+        residual_dim=codec.residual_dim,
+        bytes_per_token=codec.bytes_per_token,
+        sample_tokens=int(sample.shape[0]),
+        train_seconds=round(trained - started, 2),
+        encode_seconds=round(finished - trained, 2),
+        pool_factor=pool_now,
     )
-    return report
+    return codec, record, report
 
 
 def _reencode_all(
-    store: Store,
-    dim: int,
-    current: ResidualCodec | None,
-    codec: ResidualCodec,
-    pool: int,
-    progress: Callable[[int], None] | None,
-) -> tuple[ivf.Postings, int]:
+    store: Store, current: TokenCodec, codec: ResidualCodec, pool: int, progress: Callable[[int], None] | None
+) -> int:
     """Re-encode every document with ``codec`` chunk by chunk (pooling its tokens first
-    when ``pool`` > 1); returns the new inverted lists and the stored token count."""
-    pairs: list[tuple[int, np.ndarray]] = []
+    when ``pool`` > 1) and rebuild the inverted lists; returns the stored token count."""
+    cells: list[tuple[int, np.ndarray]] = []
     n_stored = 0
     for chunk in store.doc_id_chunks(REENCODE_CHUNK_DOCS):
         rows = list(store.token_payloads(chunk))
-        vectors = pool_vectors([decode_stored(current, dim, n, codes, payload) for _, n, codes, payload in rows], pool)
-        encoded = encode_for_store(codec, vectors)
-        doc_ids = [row[0] for row in rows]
-        store.update_token_rows([(d, len(v), c, p) for d, v, (c, p, _) in zip(doc_ids, vectors, encoded, strict=True)])
-        pairs.extend((d, codes) for d, (_, _, codes) in zip(doc_ids, encoded, strict=True))
-        n_stored += sum(len(v) for v in vectors)
+        vectors = pool_vectors([current.decode(row) for row in rows], pool)
+        encoded = codec.encode(vectors)
+        doc_ids = [row.doc_id for row in rows]
+        store.update_token_rows([(d, e.n_tokens, e.codes, e.payload) for d, e in zip(doc_ids, encoded, strict=True)])
+        cells.extend((d, e.cells) for d, e in zip(doc_ids, encoded, strict=True) if e.cells is not None)
+        n_stored += sum(e.n_tokens for e in encoded)
         if progress is not None:
             progress(len(rows))
-    return ivf.postings_of(pairs), n_stored
-
-
-def encode_for_store(codec: ResidualCodec, vectors: list[np.ndarray]) -> list[tuple[bytes, bytes, np.ndarray]]:
-    """(codes blob, payload blob, codes) per document, encoded in one batch."""
-    if not vectors:
-        return []
-    bounds = np.cumsum([0] + [len(v) for v in vectors])
-    codes, packed = codec.encode(np.concatenate(vectors))
-    out = []
-    for i in range(len(vectors)):
-        doc_codes = codes[bounds[i] : bounds[i + 1]]
-        out.append((doc_codes.tobytes(), packed[bounds[i] : bounds[i + 1]].tobytes(), doc_codes))
-    return out
-
-
-def add_to_lists(store: Store, doc_codes: list[tuple[int, np.ndarray]]) -> None:
-    """Merge new documents into their centroids' stored lists."""
-    change = ivf.postings_of(doc_codes)
-    store.write_ivf_rows(ivf.patched(store.ivf_rows(change.centroids.tolist()), change, remove=False))
-
-
-def remove_from_lists(store: Store, doc_codes: list[tuple[int, np.ndarray]]) -> None:
-    """Drop deleted documents from their centroids' stored lists (empty lists are deleted)."""
-    change = ivf.postings_of(doc_codes)
-    store.write_ivf_rows(ivf.patched(store.ivf_rows(change.centroids.tolist()), change, remove=True))
-
-
-def rebuild_lists(store: Store) -> None:
-    """Recompute every inverted list from the stored codes (call inside a write)."""
-    pairs = [(doc_id, np.frombuffer(codes or b"", dtype="<u2")) for doc_id, _, codes in store.iter_codes()]
-    store.clear_ivf()
-    store.write_ivf_rows(dict(ivf.encode_postings(ivf.postings_of(pairs))))
+    ivf.replace_all(store, cells)
+    return n_stored

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._version import __version__
+from .config import AUTO, DEFAULT_NBITS, DEFAULT_RESIDUAL_DIM, DEFAULT_SEED, NBITS
 from .errors import LateIntError
 from .evaluation import DEFAULT_MODES as DEFAULT_EVAL_MODES
 
@@ -63,11 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="compress the index (centroids, residual codec, inverted lists)")
     p.add_argument("index", help="index file")
-    p.add_argument("--nbits", type=int, default=2, choices=(1, 2, 4), help="bits per residual value (default 2)")
-    p.add_argument("--residual-dim", type=int, default=128, help="residual directions kept (default 128; 0 = all)")
+    p.add_argument(
+        "--nbits",
+        type=int,
+        default=DEFAULT_NBITS,
+        choices=NBITS,
+        help=f"bits per residual value (default {DEFAULT_NBITS})",
+    )
+    p.add_argument(
+        "--residual-dim",
+        type=int,
+        help=f"residual directions kept (default {DEFAULT_RESIDUAL_DIM}, or all of a smaller model; 0 = all)",
+    )
     p.add_argument("--centroids", type=int, help="number of centroids (default: PLAID's rule)")
     p.add_argument("--pool-factor", type=int, help="token pooling: keep ~1/N of each document's tokens")
-    p.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"k-means seed (default {DEFAULT_SEED})")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
 
@@ -102,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="retrain the centroids even if not due")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("migrate", help="bring an index written by an older release to the current schema")
+    p.add_argument("index", help="index file")
 
     p = sub.add_parser("get", help="print one stored document")
     p.add_argument("index", help="index file")
@@ -208,7 +222,7 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     if skiplist not in (None, "punctuation", "none"):
         skiplist = [t for t in str(skiplist).split(",") if t]
     with open_index(args.index, create=True, model=args.model, skiplist=skiplist) as idx:
-        print(f"created {idx.path} (model {idx.info()['model']}, dim {idx.dim})", file=out)
+        print(f"created {idx.path} (model {idx.config.model.name}, dim {idx.dim})", file=out)
     return 0
 
 
@@ -249,11 +263,11 @@ def cmd_optimize(args: argparse.Namespace, out: TextIO) -> int:
     with open_index(args.index) as idx:
         report = idx.optimize(retrain=args.retrain, progress=not args.no_progress and sys.stderr.isatty())
     if args.json:
-        json.dump(report, out, indent=2)
+        json.dump(report.to_dict(), out, indent=2)
         out.write("\n")
     else:
-        before, after = report["file_bytes_before"], report["file_bytes_after"]
-        print(f"{args.index}: {report['action']}; file {before} -> {after} bytes", file=out)
+        before, after = report.file_bytes_before, report.file_bytes_after
+        print(f"{args.index}: {report.action}; file {before} -> {after} bytes", file=out)
     return 0
 
 
@@ -286,25 +300,26 @@ def _print_hits(hits: list[Any], as_json: bool, out: TextIO) -> None:
 
 
 def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
+    from .config import BuildOptions
     from .index import open as open_index
 
+    options = BuildOptions(
+        nbits=args.nbits,
+        residual_dim=AUTO if args.residual_dim is None else (args.residual_dim or None),
+        n_centroids=args.centroids,
+        pool_factor=args.pool_factor,
+        seed=args.seed,
+    )
     with open_index(args.index) as idx:
-        report = idx.build(
-            nbits=args.nbits,
-            residual_dim=args.residual_dim or None,
-            n_centroids=args.centroids,
-            pool_factor=args.pool_factor,
-            seed=args.seed,
-            progress=not args.no_progress and sys.stderr.isatty(),
-        )
+        report = idx.build(options, progress=not args.no_progress and sys.stderr.isatty())
     if args.json:
-        json.dump(report, out, indent=2)
+        json.dump(report.to_dict(), out, indent=2)
         out.write("\n")
     else:
         print(
-            f"built {args.index}: {report['documents']} documents, {report['tokens']} tokens, "
-            f"{report['n_centroids']} centroids, {report['bytes_per_token']} B/token "
-            f"({report['train_seconds']} s training, {report['encode_seconds']} s encoding)",
+            f"built {args.index}: {report.documents} documents, {report.tokens} tokens, "
+            f"{report.n_centroids} centroids, {report.bytes_per_token} B/token "
+            f"({report.train_seconds} s training, {report.encode_seconds} s encoding)",
             file=out,
         )
     return 0
@@ -337,7 +352,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
                 f"{target} holds {len(idx)} documents but the corpus has {len(docs)}; use another --index"
             )
         results = evaluate(idx.search, dataset, modes, progress=progress, limit=args.queries)
-        info = idx.info()
+        info = idx.info().to_dict()
     if args.json:
         extra = {"index": str(target), "build_seconds": built_s, "documents": info["documents"], "codec": info["codec"]}
         print(to_json(dataset, results, extra), file=out)
@@ -345,6 +360,17 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         print(format_table(dataset, results), file=out)
         if built_s is not None:
             print(f"(index built in {built_s} s: {target})", file=out)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    from .index import migrate
+
+    steps = migrate(args.index)
+    if steps:
+        print(f"{args.index}: migrated from schema {steps[0]} to the current schema", file=out)
+    else:
+        print(f"{args.index}: already at the current schema", file=out)
     return 0
 
 
@@ -374,7 +400,7 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     with open_index(args.index, readonly=True) as idx:
-        info = idx.info()
+        info = idx.info().to_dict()
     if args.json:
         json.dump(info, out, indent=2)
         out.write("\n")
@@ -397,7 +423,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         docs = list(read_documents(str(sample_path)))
         with open_index(target, create=True) as idx:
             idx.add(docs, progress=sys.stderr.isatty())
-            info = idx.info()
+            info = idx.info().to_dict()
             print(
                 f"indexed {info['documents']} documents ({info['tokens']} tokens, model {info['model']}) "
                 f"into {target if args.index else 'a temporary index'}",
@@ -428,6 +454,7 @@ COMMANDS: dict[str, Any] = {
     "export": cmd_export,
     "build": cmd_build,
     "search": cmd_search,
+    "migrate": cmd_migrate,
     "get": cmd_get,
     "delete": cmd_delete,
     "info": cmd_info,

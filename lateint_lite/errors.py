@@ -59,3 +59,7 @@ class ReadOnlyError(LateIntError):
 
 class ExtensionError(LateIntError):
     """The sqlite-vec extension could not be loaded."""
+
+
+class MigrationRequiredError(IndexVersionError):
+    """The index was written by an older schema and must be migrated before this library can read it."""

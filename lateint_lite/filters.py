@@ -15,9 +15,12 @@ into a parameterized ``json_each`` test, so any string is matched literally.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from .errors import InvalidInputError
 
@@ -37,11 +40,24 @@ class Condition:
     values: tuple[Scalar, ...]
 
 
+#: SQLite integers are signed 64-bit.
+INT_RANGE = (-(2**63), 2**63 - 1)
+
+
 def _scalar(value: object, where: str) -> Scalar:
-    if value is None or isinstance(value, (str, bool, int, float)):
-        if isinstance(value, float) and value != value:
-            raise InvalidInputError(f"{where}: NaN cannot be compared")
+    """A plain str/int/float/bool/None (numpy scalars converted), checked against what SQLite holds."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, bool)):
         return value
+    if isinstance(value, int):
+        if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            raise InvalidInputError(f"{where}: integer {value} does not fit in 64 bits")
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{where}: {value} cannot be compared")
+        return float(value)
     raise InvalidInputError(f"{where}: expected a string, number, boolean or null, got {type(value).__name__}")
 
 
@@ -70,6 +86,8 @@ def _condition(key: str, op: object, value: object) -> Condition:
     if op not in OPERATORS:
         raise InvalidInputError(f"{where}: unknown operator; use one of {', '.join(OPERATORS)}")
     if op == "exists":
+        if isinstance(value, np.bool_):
+            value = bool(value)
         if not isinstance(value, bool):
             raise InvalidInputError(f"{where}: expected true or false")
         return Condition(key, "exists", (value,))
@@ -83,4 +101,6 @@ def _condition(key: str, op: object, value: object) -> Condition:
     scalar = _scalar(value, where)
     if scalar is None and op != "eq" and op != "ne":
         raise InvalidInputError(f"{where}: null can only be tested with eq or ne")
+    if isinstance(scalar, bool) and op not in ("eq", "ne"):
+        raise InvalidInputError(f"{where}: booleans cannot be range-compared")
     return Condition(key, str(op), (scalar,))

@@ -2,7 +2,8 @@
 
 Stored one row per centroid as LEB128 varints (count, then gaps between
 consecutive ids), about 1.5 bytes per entry instead of 4. Lists are rebuilt by
-``build()`` and patched when documents are added or deleted: the touched rows
+``build()`` and patched when documents are added or deleted (:func:`add_documents`,
+:func:`remove_documents`, inside the write transaction): the touched rows
 are decoded, merged and re-encoded in a few vectorized passes, without a
 Python step per centroid.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from .errors import CorruptIndexError
 from .kernels import varint_decode_lists, varint_encode, varint_encode_lists
+from .store import Store
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,24 @@ def patched(stored: Mapping[int, bytes], change: Postings, *, remove: bool) -> d
     return {
         c: (blob if size else None) for c, blob, size in zip(change.centroids.tolist(), encoded, sizes, strict=True)
     }
+
+
+# -- maintenance of the stored lists (inside a write transaction) ------------------------
+
+
+def add_documents(store: Store, doc_cells: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Merge new documents into the stored lists of their centroids."""
+    change = postings_of(doc_cells)
+    store.write_ivf_rows(patched(store.ivf_rows(change.centroids.tolist()), change, remove=False))
+
+
+def remove_documents(store: Store, doc_cells: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Drop deleted documents from the stored lists of their centroids (emptied lists are deleted)."""
+    change = postings_of(doc_cells)
+    store.write_ivf_rows(patched(store.ivf_rows(change.centroids.tolist()), change, remove=True))
+
+
+def replace_all(store: Store, doc_cells: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Replace every stored list with the lists of ``doc_cells`` (after a build, or to repair)."""
+    store.clear_ivf()
+    store.write_ivf_rows(dict(encode_postings(postings_of(doc_cells))))

@@ -2,8 +2,13 @@
 
 A lateint-lite index is a SQLite file whose ``PRAGMA application_id`` is
 :data:`APPLICATION_ID` and whose ``PRAGMA user_version`` is the schema version.
-This module decides, from those two numbers, whether a file can be opened; the
-DDL itself lives with the rest of the SQL in :mod:`lateint_lite.store`.
+This module decides, from those two numbers, whether a file can be opened, and
+whether it must first be migrated (:mod:`lateint_lite.migrations`); the DDL
+itself lives with the rest of the SQL in :mod:`lateint_lite.store`.
+
+Versions:
+1. tables, with the configuration spread over ``meta`` keys (0.1.0)
+2. the configuration in one validated JSON row, ``meta['config']``
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from .errors import IndexVersionError, NotAnIndexError
 
 #: "LIlt" as a big-endian 32-bit integer; written once at creation.
 APPLICATION_ID = 0x4C496C74
-#: Current schema version; bump together with a migration in store.MIGRATIONS.
-SCHEMA_VERSION = 1
+#: Current schema version; bump together with a step in migrations.MIGRATIONS.
+SCHEMA_VERSION = 2
+#: The oldest schema version this library can migrate from.
+OLDEST_SUPPORTED = 1
 
 
 class FileState(Enum):
@@ -37,6 +44,6 @@ def classify(application_id: int, user_version: int, has_tables: bool, path: str
             f"{path}: index schema version {user_version} is newer than this library supports "
             f"({SCHEMA_VERSION}); upgrade lateint-lite"
         )
-    if user_version < 1:
+    if user_version < OLDEST_SUPPORTED:
         raise NotAnIndexError(f"{path}: index has no schema version (interrupted initialization?)")
     return FileState.CURRENT if user_version == SCHEMA_VERSION else FileState.OLDER

@@ -1,66 +1,83 @@
-"""What a search needs in memory, loaded from the file once per change.
+"""What an open index keeps between calls, keyed by the file's write counter.
 
-Before ``build()`` that is every document's int8 token matrix; after it, the
-residual codec with its derived tables, every document's centroid codes and
-the inverted lists (as positions into the code matrix). Residual payloads stay
-in the file and are fetched for the final candidates only.
+Every committed write transaction bumps ``meta.write_counter`` (whichever
+thread, connection or process wrote). Reads compare it, inside their own
+snapshot, with the counter their cached data was loaded at, and reload on a
+difference: the configuration (read and validated once per change), the
+codec with its tables, and the resident search data (:class:`Resident`).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
-from .codec import INT8, RESIDUAL, ResidualCodec, codec_from_arrays
-from .errors import CorruptIndexError
-from .ivf import InvertedLists, decode_rows
-from .search import CodecTables
+from .codecs import Resident, StoredTokens, TokenCodec, load_codec
+from .config import IndexConfig
 from .store import Store
-from .tokens import CodeMatrix, TokenMatrix
 
 
 @dataclass(frozen=True)
-class Int8State:
-    """An index before ``build()``: every token vector, int8, in memory."""
+class IndexState:
+    """One committed generation of the index: its configuration and codec."""
 
-    matrix: TokenMatrix
-
-
-@dataclass(frozen=True)
-class BuiltState:
-    """A built index: codec tables, all centroid codes, inverted lists over positions."""
-
-    tables: CodecTables
-    codes: CodeMatrix
-    lists: InvertedLists
+    key: int  # the write counter it was loaded at
+    config: IndexConfig
+    codec: TokenCodec
 
 
-SearchState = Int8State | BuiltState
+class StateCache:
+    """Per-Index cache of configuration, codec and resident search data; thread-safe."""
 
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._config: tuple[int, IndexConfig] | None = None
+        self._state: IndexState | None = None
+        self._resident: tuple[int, Resident] | None = None
+        self._all_tokens: tuple[int, StoredTokens] | None = None
 
-def meta_nbits(meta: dict[str, str]) -> int:
-    try:
-        return int(meta["nbits"])
-    except (KeyError, ValueError) as exc:
-        raise CorruptIndexError("built index without a valid 'nbits' meta entry") from exc
+    def config(self) -> IndexConfig:
+        """The configuration of the snapshot being read (the codec tables are not loaded)."""
+        key = self._store.write_counter()
+        with self._lock:
+            return self._config_at(key)
 
+    def _config_at(self, key: int) -> IndexConfig:
+        if self._config is None or self._config[0] != key:
+            self._config = (key, IndexConfig.from_json(self._store.read_config(), self._store.path))
+        return self._config[1]
 
-def load_codec(store: Store, meta: dict[str, str], dim: int) -> ResidualCodec | None:
-    """The residual codec of a built index, or None before ``build()``."""
-    if meta.get("codec") == INT8:
-        return None
-    if meta.get("codec") != RESIDUAL:
-        raise CorruptIndexError(f"unknown codec {meta.get('codec')!r}")
-    codec = codec_from_arrays(store.centroid_values(dim), store.get_arrays(), meta_nbits(meta))
-    if codec.dim != dim:
-        raise CorruptIndexError("codec dimension differs from the index dimension")
-    return codec
+    def current(self) -> IndexState:
+        """Configuration and codec of the snapshot being read; call inside a snapshot or write."""
+        key = self._store.write_counter()
+        with self._lock:
+            return self._current(key)
 
+    def _current(self, key: int) -> IndexState:
+        if self._state is None or self._state.key != key:
+            config = self._config_at(key)
+            self._state = IndexState(key, config, load_codec(self._store, config))
+        return self._state
 
-def load_state(store: Store, meta: dict[str, str], dim: int) -> SearchState:
-    """Read and validate everything a search keeps resident."""
-    codec = load_codec(store, meta, dim)
-    if codec is None:
-        return Int8State(matrix=TokenMatrix.from_payloads(store.iter_token_payloads(), dim))
-    codes = CodeMatrix.from_rows(store.iter_codes(), codec.codebook.size)
-    lists = decode_rows(store.ivf_rows(), codec.codebook.size, store.max_doc_id()).to_positions(codes.position_of)
-    return BuiltState(tables=CodecTables.from_codec(codec), codes=codes, lists=lists)
+    def resident(self) -> tuple[IndexState, Resident]:
+        """State plus what searches keep in memory; inside a snapshot."""
+        key = self._store.write_counter()
+        with self._lock:
+            state = self._current(key)
+            if self._resident is None or self._resident[0] != key:
+                self._resident = (key, state.codec.load_resident(self._store))
+            return state, self._resident[1]
+
+    def all_tokens(self) -> StoredTokens:
+        """Every document's tokens, for exhaustive search; inside a snapshot."""
+        key = self._store.write_counter()
+        with self._lock:
+            state = self._current(key)
+            if self._all_tokens is None or self._all_tokens[0] != key:
+                self._all_tokens = (key, state.codec.all_tokens(self._store))
+            return self._all_tokens[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._config = self._state = self._resident = self._all_tokens = None

@@ -25,15 +25,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import apsw
 import numpy as np
 import sqlite_vec
 
-from .errors import CorruptIndexError, ExtensionError, InvalidInputError, LateIntError, NotAnIndexError, ReadOnlyError
+from .errors import ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
 from .filters import Condition
 from .schema import APPLICATION_ID, SCHEMA_VERSION, FileState, classify
+
+#: meta key of the index configuration (JSON, see config.py); written only by Store.write_config
+CONFIG_KEY = "config"
 
 BUSY_TIMEOUT_MS = 10_000
 MMAP_BYTES = 1 << 30
@@ -105,6 +108,23 @@ class DocumentRow:
     text: str
     meta_json: str
     n_tokens: int
+
+
+class TokenRow(NamedTuple):
+    """One document's stored tokens, as read: bytes are unchecked until a codec reads them."""
+
+    doc_id: int
+    n_tokens: int
+    codes: bytes | None
+    payload: bytes
+
+
+class CodesRow(NamedTuple):
+    """One document's centroid codes blob, as read."""
+
+    doc_id: int
+    n_tokens: int
+    codes: bytes | None
 
 
 @dataclass(frozen=True)
@@ -264,8 +284,11 @@ class Store:
         """VACUUM (rewrite the file without free pages) and truncate the WAL; outside transactions."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path}: index is open read-only")
-        self._conn.execute("VACUUM")
-        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except apsw.Error as exc:
+            raise LateIntError(f"{self.path}: compaction (VACUUM) failed: {exc}") from exc
 
     def ensure_wal(self) -> None:
         """Switch a writable index (e.g. a shipped copy) back to WAL mode."""
@@ -289,22 +312,49 @@ class Store:
 
     # -- schema ---------------------------------------------------------------------
 
-    def initialize(self, dim: int, meta: dict[str, str]) -> None:
-        """Create schema v1 in an empty file, in one transaction, with WAL on."""
+    def initialize(self, dim: int, meta: dict[str, str], config_json: str) -> None:
+        """Create the current schema in an empty file, in one transaction, with WAL on."""
         if self.state is not FileState.EMPTY:
             raise LateIntError(f"{self.path}: already initialized")
         self._conn.execute("PRAGMA journal_mode=WAL")
         with self.write():
             self._conn.execute(_SCHEMA_V1.format(dim=int(dim)))
-            self._put_meta(meta)
+            self._put_meta({**meta, CONFIG_KEY: config_json})
             self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._set_user_version(SCHEMA_VERSION)
+        self.state = FileState.CURRENT
+
+    def schema_version(self) -> int:
+        return int(self._scalar("PRAGMA user_version"))
+
+    def _set_user_version(self, version: int) -> None:
+        self._conn.execute(f"PRAGMA user_version={int(version)}")
+        self._put_meta({"schema_version": str(int(version))})
+
+    def migrate_v1_to_v2(self, config_json: str, moved_keys: Sequence[str]) -> None:
+        """Schema 2: the scattered v1 meta keys become one config row. Inside :meth:`write`."""
+        self._conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in moved_keys])
+        self._put_meta({CONFIG_KEY: config_json})
+        self._set_user_version(2)
+
+    def mark_current(self) -> None:
+        """Record that the file was brought to the current schema (after a migration)."""
         self.state = FileState.CURRENT
 
     # -- meta -----------------------------------------------------------------------
 
     def meta(self) -> dict[str, str]:
+        """Every meta row (versions, timestamps, the write counter, the raw config)."""
         return {k: v for k, v in self._conn.execute("SELECT key, value FROM meta")}
+
+    def read_config(self) -> str | None:
+        """The stored index configuration (JSON text, unvalidated), or None."""
+        value = self._scalar("SELECT value FROM meta WHERE key = ?", (CONFIG_KEY,))
+        return None if value is None else str(value)
+
+    def write_config(self, config_json: str) -> None:
+        """Replace the index configuration; the only writer of it. Inside :meth:`write`."""
+        self._put_meta({CONFIG_KEY: config_json})
 
     def set_meta(self, values: dict[str, str]) -> None:
         """Upsert meta keys; call inside :meth:`write`."""
@@ -403,22 +453,24 @@ class Store:
         row = self._one("SELECT count(*), coalesce(sum(n_tokens), 0) FROM documents")
         return int(row[0]), int(row[1])
 
-    def iter_token_payloads(self) -> Iterator[tuple[int, int, bytes | None, bytes]]:
-        """(doc_id, n_tokens, codes, payload) for every document, by doc_id."""
-        yield from self._conn.execute(
+    def iter_token_payloads(self) -> Iterator[TokenRow]:
+        """Stored tokens of every document, by doc_id."""
+        for row in self._conn.execute(
             "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB), CAST(t.payload AS BLOB) FROM documents d "
             "JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
-        )
+        ):
+            yield TokenRow(*row)
 
-    def token_payloads(self, doc_ids: Sequence[int]) -> Iterator[tuple[int, int, bytes | None, bytes]]:
-        """(doc_id, n_tokens, codes, payload) for the given documents, in one batched query per chunk."""
+    def token_payloads(self, doc_ids: Sequence[int]) -> Iterator[TokenRow]:
+        """Stored tokens of the given documents, in one batched query per chunk."""
         for chunk in _chunks([int(i) for i in doc_ids]):
             marks = ",".join("?" * len(chunk))
-            yield from self._conn.execute(
+            for row in self._conn.execute(
                 "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB), CAST(t.payload AS BLOB) FROM documents d "
                 f"JOIN doc_tokens t ON t.doc_id = d.doc_id WHERE d.doc_id IN ({marks})",
                 chunk,
-            )
+            ):
+                yield TokenRow(*row)
 
     # -- single-vector and lexical ----------------------------------------------------
 
@@ -455,28 +507,14 @@ class Store:
 
     # -- codec tables -----------------------------------------------------------------
 
-    def put_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Store named numeric arrays (dtype, shape, raw little-endian bytes); inside :meth:`write`."""
-        self._conn.executemany(
-            "INSERT INTO codec_arrays(name, dtype, shape, data) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET dtype = excluded.dtype, shape = excluded.shape, data = excluded.data",
-            [
-                (name, _ARRAY_DTYPES[a.dtype.kind + str(a.dtype.itemsize)], ",".join(map(str, a.shape)), _le(a))
-                for name, a in arrays.items()
-            ],
-        )
+    def replace_arrays(self, rows: Sequence[tuple[str, str, str, bytes]]) -> None:
+        """Replace every stored codec array with (name, dtype, shape, bytes) rows; inside :meth:`write`."""
+        self._conn.execute("DELETE FROM codec_arrays")
+        self._conn.executemany("INSERT INTO codec_arrays(name, dtype, shape, data) VALUES (?, ?, ?, ?)", rows)
 
-    def delete_arrays(self, names: Sequence[str]) -> None:
-        self._conn.executemany("DELETE FROM codec_arrays WHERE name = ?", [(n,) for n in names])
-
-    def get_arrays(self) -> dict[str, np.ndarray]:
-        """Every stored array, decoded only after its dtype and shape match its byte length."""
-        out: dict[str, np.ndarray] = {}
-        for name, dtype, shape, data in self._conn.execute(
-            "SELECT name, dtype, shape, CAST(data AS BLOB) FROM codec_arrays"
-        ):
-            out[name] = _decode_array(name, dtype, shape, data)
-        return out
+    def array_rows(self) -> list[tuple[str, Any, Any, Any]]:
+        """Every stored codec array as (name, dtype, shape, data), unvalidated."""
+        return list(self._conn.execute("SELECT name, dtype, shape, CAST(data AS BLOB) FROM codec_arrays"))
 
     def replace_centroids(self, values: np.ndarray) -> None:
         """Replace the centroid table with int8 rows 0..K-1; inside :meth:`write`."""
@@ -486,12 +524,9 @@ class Store:
             [(i, values[i].tobytes()) for i in range(values.shape[0])],
         )
 
-    def centroid_values(self, dim: int) -> np.ndarray:
-        """int8 (K, dim) centroid rows; ids must be exactly 0..K-1."""
-        rows = list(self._conn.execute("SELECT rowid, CAST(embedding AS BLOB) FROM centroids ORDER BY rowid"))
-        if any(r[0] != i or not isinstance(r[1], bytes) or len(r[1]) != dim for i, r in enumerate(rows)):
-            raise CorruptIndexError("centroid table rows are not 0..K-1 int8 vectors of the index dimension")
-        return np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), dim)
+    def centroid_rows(self) -> list[tuple[int, Any]]:
+        """(rowid, int8 bytes) of every centroid, by rowid, unvalidated."""
+        return list(self._conn.execute("SELECT rowid, CAST(embedding AS BLOB) FROM centroids ORDER BY rowid"))
 
     # -- token rows and inverted lists ---------------------------------------------------
 
@@ -518,20 +553,25 @@ class Store:
             "UPDATE doc_tokens SET codes = ?, payload = ? WHERE doc_id = ?", [(c, p, d) for d, _, c, p in rows]
         )
 
-    def iter_codes(self) -> Iterator[tuple[int, int, bytes | None]]:
-        """(doc_id, n_tokens, codes) of every document, by doc_id."""
-        yield from self._conn.execute(
+    def iter_codes(self) -> Iterator[CodesRow]:
+        """Centroid codes of every document, by doc_id."""
+        for row in self._conn.execute(
             "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB) FROM documents d "
             "JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
-        )
+        ):
+            yield CodesRow(*row)
 
-    def codes_of(self, doc_ids: Sequence[int]) -> list[tuple[int, bytes | None]]:
-        out: list[tuple[int, bytes | None]] = []
+    def codes_of(self, doc_ids: Sequence[int]) -> list[CodesRow]:
+        """Centroid codes of the given documents."""
+        out: list[CodesRow] = []
         for chunk in _chunks([int(i) for i in doc_ids]):
             marks = ",".join("?" * len(chunk))
             out.extend(
-                self._conn.execute(
-                    f"SELECT doc_id, CAST(codes AS BLOB) FROM doc_tokens WHERE doc_id IN ({marks})", chunk
+                CodesRow(*row)
+                for row in self._conn.execute(
+                    "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB) FROM documents d "
+                    f"JOIN doc_tokens t ON t.doc_id = d.doc_id WHERE d.doc_id IN ({marks})",
+                    chunk,
                 )
             )
         return out
@@ -618,8 +658,6 @@ def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
         params = [cond.key] + [p for _, ps in tests for p in ps]
         return (f"NOT {sql}" if cond.op in ("ne", "nin") else sql), params
     value = cond.values[0]
-    if isinstance(value, bool):
-        raise InvalidInputError(f"where[{cond.key!r}]: booleans cannot be range-compared")
     types = _JSON_TYPES[type(value)]
     marks = ",".join("?" * len(types))
     sql = exists.format(f" AND j.type IN ({marks}) AND j.value {_SQL_COMPARISON[cond.op]} ?")
@@ -632,26 +670,6 @@ def _filter_sql(conditions: Sequence[Condition]) -> tuple[str, list[Any]]:
         return "1", []
     parts = [_condition_sql(c) for c in conditions]
     return " AND ".join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
-
-
-_ARRAY_DTYPES = {"f4": "<f4", "f8": "<f8", "i4": "<i4", "i8": "<i8", "u2": "<u2", "u1": "|u1", "i1": "|i1"}
-
-
-def _le(array: np.ndarray) -> bytes:
-    """Little-endian bytes of an array."""
-    return np.ascontiguousarray(array, dtype=np.dtype(array.dtype).newbyteorder("<")).tobytes()
-
-
-def _decode_array(name: str, dtype: str, shape: str, data: bytes) -> np.ndarray:
-    if dtype not in _ARRAY_DTYPES.values():
-        raise CorruptIndexError(f"codec array {name!r} has unsupported dtype {dtype!r}")
-    try:
-        dims = tuple(int(x) for x in shape.split(",")) if shape else ()
-    except ValueError as exc:
-        raise CorruptIndexError(f"codec array {name!r} has a malformed shape {shape!r}") from exc
-    if any(d < 0 for d in dims) or int(np.prod(dims, dtype=np.int64)) * np.dtype(dtype).itemsize != len(data):
-        raise CorruptIndexError(f"codec array {name!r}: shape {shape} does not match {len(data)} bytes")
-    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(np.dtype(dtype).newbyteorder("="))
 
 
 def _chunks(values: Sequence[Any], size: int = PARAM_CHUNK) -> Iterator[list[Any]]:

@@ -100,10 +100,10 @@ def search_table(index_path: Path, data: Path) -> str:
     dataset = load_beir(folder)
     queries, qrels = dataset.queries, dataset.qrels
     with li.open(index_path, readonly=True) as idx:
-        info = idx.info()
+        info = idx.info().to_dict()
         encoder = idx.encoder
         start = time.perf_counter()
-        idx._search_state()  # loads every token vector once per open
+        idx.warm_up()  # loads every token vector once per open
         load_s = time.perf_counter() - start
         encode_s, search_s = [], []
         run: dict[str, dict[str, float]] = {}

@@ -143,11 +143,11 @@ def run(
     with li.open(path, create=True, encoder=VectorsOnly(dim), auto_build=False) as idx:
         first = min(train_docs, n_docs)
         idx.add(gen.batch(0, first), batch_size=1000)
-        report = idx.build(n_centroids=k, compact=True)
+        report = idx.build(n_centroids=k, compact=True).to_dict()
         for lo in range(first, n_docs, batch):
             idx.add(gen.batch(lo, min(lo + batch, n_docs)), batch_size=1000)
             print(f"  {min(lo + batch, n_docs):,} / {n_docs:,} docs, {time.perf_counter() - started:.0f} s", flush=True)
-        info = idx.info()
+        info = idx.info().to_dict()
     ingest_s = time.perf_counter() - started
     size = path.stat().st_size
 

@@ -183,7 +183,7 @@ def run_dataset(name: str, data_dir: Path, cache: Path, encoder: OnnxEncoder, va
             source = skipping
             build = {k: v for k, v in build.items() if k != "skiplist"}
         idx, build_s = build_variant(path, source, build)
-        info = idx.info()
+        info = idx.info().to_dict()
         exhaustive, ex_times = measure(idx, source, exact=True)
         if build is None:
             pruned, pr_times = exhaustive, ex_times

@@ -67,7 +67,7 @@ def run(name: str, args: argparse.Namespace, encoder: OnnxEncoder) -> str:
             started = time.perf_counter()
             idx.add(list(read_documents(str(dataset.corpus))), progress=True)
             build_note = f"index built in {time.perf_counter() - started:.0f} s (encoding + compression)"
-        info = idx.info()
+        info = idx.info().to_dict()
         results = evaluate(idx.search, dataset, args.modes, progress=True)
     rows = [
         f"**{name}**: {info['documents']:,} documents, {info['tokens']:,} tokens, {len(dataset.queries)} test "

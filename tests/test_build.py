@@ -8,8 +8,7 @@ import pytest
 from fakes import HashEncoder
 
 import lateint_lite as li
-from lateint_lite import index as index_module
-from lateint_lite import ivf
+from lateint_lite import ivf, maintenance
 from lateint_lite.errors import CorruptIndexError, EmptyIndexError, InvalidInputError
 
 DIM = 32
@@ -61,12 +60,12 @@ def lists_from_codes(idx):
 def test_build_reports_and_compresses(built):
     idx, docs, report = built
     info = idx.info()
-    assert idx.is_built and info["codec"] == "residual"
-    assert report["nbits"] == 2 and report["residual_dim"] == 16
-    assert report["bytes_per_token"] == 16 * 2 // 8 + 2
-    assert info["bytes_per_token"] == pytest.approx(6.0)
-    assert info["n_centroids"] == report["n_centroids"] > 1
-    assert info["documents"] == len(docs)
+    assert idx.is_built and info.codec == "residual"
+    assert report.nbits == 2 and report.residual_dim == 16
+    assert report.bytes_per_token == 16 * 2 // 8 + 2
+    assert info.bytes_per_token == pytest.approx(6.0)
+    assert info.n_centroids == report.n_centroids > 1
+    assert info.documents == len(docs)
 
 
 def test_keep_everything_pruning_equals_exhaustive(built):
@@ -75,7 +74,7 @@ def test_keep_everything_pruning_equals_exhaustive(built):
     for query in queries_from(docs, rng):
         exact = idx.search_vectors(query, k=15, exact=True)
         pruned = idx.search_vectors(
-            query, k=15, ncells=report["n_centroids"], threshold=float("-inf"), ndocs=4 * len(docs)
+            query, k=15, ncells=report.n_centroids, threshold=float("-inf"), ndocs=4 * len(docs)
         )
         assert [h.id for h in pruned] == [h.id for h in exact]
         np.testing.assert_allclose([h.score for h in pruned], [h.score for h in exact], rtol=1e-5)
@@ -126,7 +125,7 @@ def test_rebuild_retrains_and_keeps_results_close(built):
     queries = queries_from(docs, rng, 8)
     before = [[h.id for h in idx.search_vectors(q, k=5, exact=True)] for q in queries]
     report = idx.build(nbits=4, residual_dim=16, seed=2)
-    assert report["nbits"] == 4
+    assert report.nbits == 4
     after = [[h.id for h in idx.search_vectors(q, k=5, exact=True)] for q in queries]
     overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(before, after, strict=True)])
     assert overlap >= 0.8
@@ -143,7 +142,7 @@ def test_failed_build_leaves_the_index_unbuilt(index_path, monkeypatch):
         def explode(*args, **kwargs):
             raise RuntimeError("disk on fire")
 
-        monkeypatch.setattr("lateint_lite.builder.encode_for_store", explode)
+        monkeypatch.setattr("lateint_lite.codecs.residual.ResidualCodec.encode", explode)
         with pytest.raises(RuntimeError, match="disk on fire"):
             idx.build()
         assert not idx.is_built
@@ -152,7 +151,7 @@ def test_failed_build_leaves_the_index_unbuilt(index_path, monkeypatch):
 
 
 def test_auto_build_after_enough_tokens(index_path, monkeypatch):
-    monkeypatch.setattr(index_module, "AUTO_BUILD_TOKENS", 1000)
+    monkeypatch.setattr(maintenance, "AUTO_BUILD_TOKENS", 1000)
     docs, _ = clustered_docs(n_docs=60)
     with li.open(index_path, create=True, encoder=HashEncoder(dim=DIM)) as idx:
         idx.add(docs[:5])
@@ -166,7 +165,18 @@ def test_build_options_are_validated(index_path):
         with pytest.raises(EmptyIndexError):
             idx.build()
         idx.add(clustered_docs(n_docs=20)[0])
-        for bad in ({"nbits": 3}, {"residual_dim": 0}, {"n_centroids": 0}, {"residual_dim": 5, "nbits": 1}):
+        bad_options = (
+            {"nbits": 3},
+            {"residual_dim": 0},
+            {"residual_dim": DIM + 1},
+            {"n_centroids": 0},
+            {"residual_dim": 5, "nbits": 1},
+            {"seed": -1},
+            {"nbits": 2.0},
+            {"pool_factor": 0},
+            {"bogus": 1},
+        )
+        for bad in bad_options:
             with pytest.raises(InvalidInputError):
                 idx.build(**bad)
 
@@ -206,10 +216,10 @@ def test_token_pooling_halves_tokens_and_applies_to_later_adds(index_path):
     docs, _ = clustered_docs(n_docs=120)
     with li.open(index_path, create=True, encoder=HashEncoder(dim=DIM), auto_build=False) as idx:
         idx.add(docs[:100])
-        before = idx.info()["tokens"]
+        before = idx.info().tokens
         report = idx.build(residual_dim=16, pool_factor=2)
-        assert report["pool_factor"] == 2 and idx.pool_factor == 2
-        after = idx.info()["tokens"]
+        assert report.pool_factor == 2 and idx.pool_factor == 2
+        after = idx.info().tokens
         assert after == sum(max(1, -(-len(d["vectors"]) // 2)) for d in docs[:100])
         assert after < 0.6 * before
         idx.add(docs[100:])
@@ -220,4 +230,4 @@ def test_token_pooling_halves_tokens_and_applies_to_later_adds(index_path):
         with pytest.raises(InvalidInputError, match="already pooled"):
             idx.build(pool_factor=3)
         idx.build(residual_dim=16)  # retrain keeps the factor and does not pool again
-        assert idx.info()["tokens"] == after + sum(idx.get(f"d{i}").n_tokens for i in range(100, 120))
+        assert idx.info().tokens == after + sum(idx.get(f"d{i}").n_tokens for i in range(100, 120))

@@ -7,8 +7,15 @@ import pytest
 
 from lateint_lite import kernels
 from lateint_lite.clustering import plaid_centroid_count, spherical_kmeans, train_codebook
-from lateint_lite.codec import codec_from_arrays, codec_to_arrays, train_residual_codec
+from lateint_lite.codecs import ResidualCodec, train_residual_codec
 from lateint_lite.errors import CorruptIndexError, InvalidInputError
+from lateint_lite.store import TokenRow
+
+
+def train(sample, heldout, n_tokens, *, nbits, residual_dim):
+    """Train with the centroid count the builder would choose for ``n_tokens``."""
+    k = min(plaid_centroid_count(n_tokens), len(sample))
+    return train_residual_codec(sample, heldout, n_centroids=k, nbits=nbits, residual_dim=residual_dim, seed=0)
 
 
 def clustered(rng, n, dim, n_clusters, noise):
@@ -59,9 +66,9 @@ def test_residual_codec_round_trip_error_bounds(nbits, min_cosine):
     """Noisy clusters (token-to-centroid cosine ~0.62); measured means 0.856 / 0.946 / 0.992."""
     rng = np.random.default_rng(nbits)
     points, _, _ = clustered(rng, 6000, 32, 40, 0.25)
-    codec = train_residual_codec(points[:4000], points[4000:5000], n_tokens=6000, nbits=nbits, residual_dim=None)
-    codes, packed = codec.encode(points[5000:])
-    decoded = codec.decode(codes, packed)
+    codec = train(points[:4000], points[4000:5000], 6000, nbits=nbits, residual_dim=None)
+    codes, packed = codec.encode_tokens(points[5000:])
+    decoded = codec.decode_tokens(codes, packed)
     cosine = (decoded * points[5000:]).sum(axis=1)
     centroid_only = (codec.codebook.centroids[codes.astype(np.int64)] * points[5000:]).sum(axis=1)
     assert cosine.mean() > min_cosine
@@ -74,8 +81,8 @@ def test_more_bits_are_more_faithful():
     points, _, _ = clustered(rng, 6000, 32, 40, 0.3)
     errors = []
     for nbits in (1, 2, 4):
-        codec = train_residual_codec(points[:4000], points[4000:5000], n_tokens=6000, nbits=nbits, residual_dim=16)
-        decoded = codec.decode(*codec.encode(points[5000:]))
+        codec = train(points[:4000], points[4000:5000], 6000, nbits=nbits, residual_dim=16)
+        decoded = codec.decode_tokens(*codec.encode_tokens(points[5000:]))
         errors.append(float(np.linalg.norm(decoded - points[5000:], axis=1).mean()))
     assert errors[0] > errors[1] > errors[2]
 
@@ -83,28 +90,35 @@ def test_more_bits_are_more_faithful():
 def test_codec_survives_its_stored_form():
     rng = np.random.default_rng(3)
     points, _, _ = clustered(rng, 3000, 32, 20, 0.2)
-    codec = train_residual_codec(points[:2000], points[2000:], n_tokens=3000, nbits=2, residual_dim=16)
-    values, arrays = codec_to_arrays(codec)
-    again = codec_from_arrays(values, arrays, 2)
-    np.testing.assert_array_equal(codec.encode(points)[1], again.encode(points)[1])
-    broken = dict(arrays, bucket_weights=arrays["bucket_weights"][:, :3])
+    codec = train(points[:2000], points[2000:], 3000, nbits=2, residual_dim=16)
+    values, rows = codec.to_stored()
+    centroid_rows = [(i, values[i].tobytes()) for i in range(values.shape[0])]
+    again = ResidualCodec.from_stored(centroid_rows, rows, codec.spec, 32)
+    np.testing.assert_array_equal(codec.encode_tokens(points)[1], again.encode_tokens(points)[1])
+    weights = next(r for r in rows if r[0] == "bucket_weights")
+    broken = [r if r[0] != "bucket_weights" else (r[0], r[1], "16,3", r[3][: len(r[3]) * 3 // 4]) for r in rows]
     with pytest.raises(CorruptIndexError):
-        codec_from_arrays(values, broken, 2)
+        ResidualCodec.from_stored(centroid_rows, broken, codec.spec, 32)
     with pytest.raises(CorruptIndexError):
-        codec_from_arrays(values, {k: v for k, v in arrays.items() if k != "centroid_scales"}, 2)
+        ResidualCodec.from_stored(centroid_rows, [r for r in rows if r[0] != "centroid_scales"], codec.spec, 32)
+    with pytest.raises(CorruptIndexError):  # a damaged shape string
+        damaged = [*rows[:-1], (weights[0], weights[1], "x", weights[3])]
+        ResidualCodec.from_stored(centroid_rows, damaged, codec.spec, 32)
+    with pytest.raises(CorruptIndexError):  # centroid rows not 0..K-1
+        ResidualCodec.from_stored(centroid_rows[1:], rows, codec.spec, 32)
 
 
-def test_split_payload_checks_lengths_and_codes():
+def test_split_checks_lengths_and_codes():
     rng = np.random.default_rng(4)
     points, _, _ = clustered(rng, 2000, 16, 10, 0.2)
-    codec = train_residual_codec(points, points, n_tokens=2000, nbits=2, residual_dim=None, n_centroids=16)
-    codes, packed = codec.encode(points[:5])
-    codec.split_payload(codes.tobytes(), packed.tobytes(), 5)
+    codec = train_residual_codec(points, points, n_centroids=16, nbits=2, residual_dim=None, seed=0)
+    codes, packed = codec.encode_tokens(points[:5])
+    codec.split(TokenRow(1, 5, codes.tobytes(), packed.tobytes()))
     with pytest.raises(CorruptIndexError):
-        codec.split_payload(codes.tobytes(), packed.tobytes(), 4)
+        codec.split(TokenRow(1, 4, codes.tobytes(), packed.tobytes()))
     with pytest.raises(CorruptIndexError):
-        codec.split_payload(codes.tobytes()[:-2], packed.tobytes(), 5)
+        codec.split(TokenRow(1, 5, codes.tobytes()[:-2], packed.tobytes()))
     bad = codes.copy()
     bad[0] = 999
     with pytest.raises(CorruptIndexError):
-        codec.split_payload(bad.tobytes(), packed.tobytes(), 5)
+        codec.split(TokenRow(1, 5, bad.tobytes(), packed.tobytes()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lateint_lite import codec
+from lateint_lite.codecs import int8 as codec
 from lateint_lite.errors import CorruptIndexError
 
 

@@ -75,7 +75,7 @@ def test_index_records_its_skiplist(tmp_path):
     with li.open(path) as idx:
         idx.add([{"id": "b", "text": "Again; more."}])
         assert idx.get("b").n_tokens == 4
-        assert idx.info()["skiplist"] == "punctuation"
+        assert idx.info().skiplist == "punctuation"
     with pytest.raises(InvalidInputError):
         li.open(path, skiplist="punctuation")
     with pytest.raises(InvalidInputError):

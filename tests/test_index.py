@@ -79,10 +79,10 @@ def test_reopen_keeps_documents(index_path, fake_encoder):
         assert idx.ids() == [d["id"] for d in DOCS]
         assert idx.search("flour", k=1)[0].id == "bread"
         info = idx.info()
-    assert info["documents"] == 4
-    assert info["model"] == "hash-fake"
-    assert info["codec"] == "int8"
-    assert info["bytes_per_token"] == pytest.approx(32 + 4)
+    assert info.documents == 4
+    assert info.model == "hash-fake"
+    assert info.codec == "int8"
+    assert info.bytes_per_token == pytest.approx(32 + 4)
 
 
 def test_second_connection_sees_committed_writes(index_path, fake_encoder):
@@ -258,10 +258,12 @@ def test_readonly_index_refuses_writes(index_path, fake_encoder):
 
 def test_kernel_scores_equal_stored_int8_reference(fake_index, fake_encoder):
     fake_index.add(DOCS)
-    matrix = fake_index._search_state().matrix  # an unbuilt index holds int8 tokens
+    with fake_index._store.snapshot():
+        state, resident = fake_index._cache.resident()  # an unbuilt index holds int8 tokens
+    matrix = resident.tokens
     query = fake_encoder.encode_queries(["water and roads"])[0]
     np.testing.assert_allclose(
-        matrix.maxsim(query),
+        state.codec.score(state.codec.prepare(query), matrix),
         reference.maxsim_int8_reference(query, matrix.values, matrix.scales, matrix.offsets),
         rtol=1e-5,
         atol=1e-5,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +31,8 @@ UInt16Array = npt.NDArray[np.uint16]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def jit(*, parallel: bool = False, fastmath: bool = False, inline: str = "never") -> Callable[[F], F]:
+def jit(
+    *, parallel: bool = False, fastmath: bool = False, inline: Literal["never", "always"] = "never"
+) -> Callable[[F], F]:
     """``numba.njit`` with on-disk caching; ``inline="always"`` for register-tile helpers."""
-    decorator: Callable[[F], F] = njit(cache=CACHE, parallel=parallel, fastmath=fastmath, inline=inline)
-    return decorator
+    return cast("Callable[[F], F]", njit(cache=CACHE, parallel=parallel, fastmath=fastmath, inline=inline))

@@ -1,0 +1,82 @@
+"""Binding a text encoder to an index: load the model the file names, and refuse any other.
+
+The index records its model's identity (name, weights fingerprint, dimension,
+source) in its configuration. An encoder is either given by the caller (checked
+against that identity at open) or loaded on first use from the recorded source
+(a bundled model name or a model folder) with the index's document skiplist.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from .config import IndexConfig, ModelIdentity
+from .encoder import Encoder, OnnxEncoder
+from .errors import ModelError, ModelMismatchError
+from .manifest import load_manifest
+
+
+def identity_of(model: str | os.PathLike[str] | None, encoder: Encoder | None) -> ModelIdentity:
+    """The identity a new index records for a model name/folder or a custom encoder."""
+    if encoder is not None:
+        return ModelIdentity(encoder.name, encoder.fingerprint, encoder.dim, ModelIdentity.CUSTOM_ENCODER)
+    manifest = load_manifest(None if model is None else str(model))
+    source = manifest.name if model is None or str(model) == manifest.name else str(model)
+    return ModelIdentity(manifest.name, manifest.model.sha256, manifest.dim, source)
+
+
+class EncoderBinding:
+    """The encoder of one open index, loaded lazily and checked against the file; thread-safe."""
+
+    def __init__(
+        self,
+        config: IndexConfig,
+        path: str,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        encoder: Encoder | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self._config = config
+        self._path = path
+        self._model = model
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._encoder: Encoder | None = None
+        if encoder is not None:
+            self._check(encoder.name, encoder.fingerprint, encoder.dim)
+            self._encoder = encoder
+        elif model is not None:
+            manifest = load_manifest(str(model))
+            self._check(manifest.name, manifest.model.sha256, manifest.dim)
+
+    def get(self) -> Encoder:
+        """The encoder, loaded on first use."""
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = self._load()
+            return self._encoder
+
+    def _load(self) -> Encoder:
+        recorded = self._config.model
+        spec: str | os.PathLike[str] | None = self._model
+        if spec is None:
+            if recorded.is_custom:
+                raise ModelError(
+                    f"{self._path} was built with a custom encoder; pass the same encoder to open() to encode text"
+                )
+            spec = recorded.source or recorded.name
+        skiplist = None if self._config.skiplist is None else list(self._config.skiplist)
+        encoder = OnnxEncoder.from_model(spec, threads=self._threads, skiplist=skiplist)
+        self._check(encoder.name, encoder.fingerprint, encoder.dim)
+        return encoder
+
+    def _check(self, name: str, fingerprint: str, dim: int) -> None:
+        recorded = self._config.model
+        if fingerprint != recorded.fingerprint or dim != recorded.dim:
+            raise ModelMismatchError(
+                f"{self._path} was built with model {recorded.name!r} "
+                f"(sha256 {recorded.fingerprint[:12]}, dim {recorded.dim}); "
+                f"got {name!r} (sha256 {fingerprint[:12]}, dim {dim})"
+            )

@@ -1,0 +1,138 @@
+"""The token codec interface: how a document's token vectors become stored bytes, come back,
+and are scored against a query.
+
+Every write (insert, remove), every read (search, rerank, resident state) and
+every rebuild goes through a :class:`TokenCodec`; nothing outside
+``lateint_lite.codecs`` looks at payload bytes or dispatches on codec names. A
+new codec is one new module here plus a line in :func:`lateint_lite.codecs.load_codec`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from ..ivf import InvertedLists
+from ..store import CodesRow, Store, TokenRow
+
+
+@dataclass(frozen=True)
+class EncodedDocument:
+    """One document's tokens in stored form."""
+
+    n_tokens: int
+    codes: bytes | None  # centroid codes blob (None for codecs without centroids)
+    payload: bytes
+    cells: np.ndarray | None  # int64 centroid ids the document is listed under; None: no inverted lists
+
+
+class StoredTokens(Protocol):
+    """Validated flat token data of some documents: rows of document p are offsets[p]:offsets[p+1]."""
+
+    @property
+    def doc_ids(self) -> np.ndarray: ...
+
+    @property
+    def offsets(self) -> np.ndarray: ...
+
+    @property
+    def n_docs(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class CodeMatrix:
+    """Centroid codes of every document, plus a doc id -> position map (resident for pruning)."""
+
+    doc_ids: np.ndarray  # int64[n_docs], ascending
+    offsets: np.ndarray  # int64[n_docs + 1]
+    codes: np.ndarray  # uint16[n_tokens]
+    position_of: np.ndarray  # int64[max_doc_id + 1], -1 where no document
+
+    @property
+    def n_docs(self) -> int:
+        return int(self.doc_ids.size)
+
+
+@dataclass(frozen=True)
+class PruningIndex:
+    """What PLAID's candidate stages need resident: all centroid codes and the inverted
+    lists (as positions into ``codes``)."""
+
+    codes: CodeMatrix
+    lists: InvertedLists
+
+
+@dataclass(frozen=True)
+class Resident:
+    """What a search keeps in memory between writes.
+
+    ``tokens``: every document's tokens, for codecs that search exhaustively by
+    default (loaded with the state). ``pruning``: centroid codes and inverted
+    lists, for codecs that support PLAID pruning.
+    """
+
+    tokens: StoredTokens | None = None
+    pruning: PruningIndex | None = None
+
+
+class PreparedQuery(Protocol):
+    """A query's token matrix plus whatever per-query tables the codec scores with."""
+
+    @property
+    def vectors(self) -> np.ndarray: ...
+
+
+class TokenCodec(ABC):
+    """Encode, decode, load and score token vectors stored in one layout."""
+
+    kind: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Dimension of the token vectors."""
+
+    @property
+    def supports_pruning(self) -> bool:
+        """Whether the codec keeps centroid codes and inverted lists (PLAID pruning)."""
+        return False
+
+    @abstractmethod
+    def encode(self, vectors: Sequence[np.ndarray]) -> list[EncodedDocument]:
+        """Stored form of each document's unit-norm (n, dim) token vectors."""
+
+    @abstractmethod
+    def decode(self, row: TokenRow) -> np.ndarray:
+        """Unit-norm float32 (n, dim) vectors of one stored document (lengths checked)."""
+
+    @abstractmethod
+    def read_rows(self, rows: Iterable[TokenRow]) -> StoredTokens:
+        """Validated flat arrays of stored documents, ready for :meth:`score`."""
+
+    @abstractmethod
+    def prepare(self, query: np.ndarray) -> PreparedQuery:
+        """Per-query tables for a unit-norm (nq, dim) query matrix."""
+
+    @abstractmethod
+    def score(self, query: PreparedQuery, tokens: StoredTokens, positions: np.ndarray | None = None) -> np.ndarray:
+        """Exact MaxSim of ``query`` against the documents at ``positions`` of ``tokens`` (default all)."""
+
+    @abstractmethod
+    def load_resident(self, store: Store) -> Resident:
+        """Read and validate what searches keep in memory; call inside a snapshot."""
+
+    def centroid_scores(self, query: PreparedQuery) -> np.ndarray:
+        """Scores of every centroid against every query token, (K, nq); pruning codecs only."""
+        raise TypeError(f"the {self.kind} codec has no centroids")
+
+    def cells(self, row: CodesRow) -> np.ndarray:
+        """Centroid ids a stored document is listed under; pruning codecs only."""
+        raise TypeError(f"the {self.kind} codec keeps no inverted lists")
+
+    def all_tokens(self, store: Store) -> StoredTokens:
+        """Every document's tokens (exhaustive search); call inside a snapshot."""
+        return self.read_rows(store.iter_token_payloads())

@@ -1,0 +1,105 @@
+"""What :meth:`Index.info` reports: counts, sizes, model, codec, versions, staleness."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .config import INT8, IndexConfig
+from .encoder import PUNCTUATION
+from .maintenance import staleness
+from .schema import SCHEMA_VERSION
+from .store import Store
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """A snapshot of an index's counts, sizes and configuration (``to_dict()`` for JSON)."""
+
+    path: str
+    documents: int
+    tokens: int
+    model: str
+    model_sha256: str
+    dim: int
+    codec: str
+    nbits: int | None
+    residual_dim: int | None
+    n_centroids: int | None
+    pool_factor: int
+    skiplist: str | list[str]
+    tokens_at_build: int | None
+    optimize_recommended: bool
+    optimize_reason: str | None
+    bytes_per_token: float | None
+    file_bytes: int
+    payload_bytes: int
+    text_bytes: int
+    ivf_bytes: int
+    free_bytes: int
+    schema_version: int
+    library_version: str | None
+    sqlite_vec_version: str | None
+    created_at: str | None
+    updated_at: str | None
+    built_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe(store: Store, config: IndexConfig) -> IndexInfo:
+    """The :class:`IndexInfo` of the snapshot being read; call inside a snapshot."""
+    n_docs, n_tokens = store.counts()
+    sizes = store.storage_bytes()
+    meta = store.meta()
+    stored = sizes["payload"] + sizes["codes"]
+    reason = staleness(config, n_tokens)
+    codec = config.codec
+    return IndexInfo(
+        path=store.path,
+        documents=n_docs,
+        tokens=n_tokens,
+        model=config.model.name,
+        model_sha256=config.model.fingerprint,
+        dim=config.dim,
+        codec=codec.kind,
+        nbits=codec.nbits,
+        residual_dim=codec.residual_dim,
+        n_centroids=codec.n_centroids,
+        pool_factor=config.pool_factor,
+        skiplist=_describe_skiplist(config.skiplist),
+        tokens_at_build=None if codec.kind == INT8 or config.build is None else config.build.tokens,
+        optimize_recommended=reason is not None,
+        optimize_reason=reason,
+        bytes_per_token=round(stored / n_tokens, 2) if n_tokens else None,
+        file_bytes=sizes["file"],
+        payload_bytes=stored,
+        text_bytes=sizes["text"],
+        ivf_bytes=sizes["ivf"],
+        free_bytes=sizes["free"],
+        schema_version=SCHEMA_VERSION,
+        library_version=meta.get("library_version"),
+        sqlite_vec_version=meta.get("sqlite_vec_version"),
+        created_at=_iso(meta.get("created_at")),
+        updated_at=_iso(meta.get("updated_at")),
+        built_at=None if config.build is None else _iso(str(config.build.at)),
+    )
+
+
+def _describe_skiplist(skiplist: tuple[str, ...] | None) -> str | list[str]:
+    if skiplist is None:
+        return "model default"
+    if skiplist == PUNCTUATION:
+        return "punctuation"
+    return list(skiplist) or "none"
+
+
+def _iso(timestamp: str | None) -> str | None:
+    if not timestamp:
+        return None
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(timestamp)))
+    except (ValueError, OverflowError, OSError):
+        return None

@@ -1,0 +1,162 @@
+"""Maintenance: build, optimize, automatic build, staleness, compaction.
+
+Every decision that depends on the index's state (is it built, how is it
+pooled, did it grow enough to retrain) is made inside the write transaction
+that acts on it, so another process cannot change the state in between.
+Compaction (VACUUM) runs after the commit; if it fails, the committed work
+stands and the report says compaction was skipped and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from . import ivf
+from .builder import BuildReport, build_codec
+from .config import BuildOptions, IndexConfig
+from .errors import InvalidInputError, LateIntError
+from .progress import ProgressArg, progress_bar
+from .state import StateCache
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+#: An unbuilt index is built automatically once an add leaves it with this many tokens.
+AUTO_BUILD_TOKENS = 50_000
+#: optimize() retrains when the token count grew or shrank by this factor since the last build.
+RETRAIN_GROWTH = 2.0
+#: build() VACUUMs when more than this share of the file is free pages.
+COMPACT_FREE_FRACTION = 0.25
+
+
+def staleness(config: IndexConfig, n_tokens: int) -> str | None:
+    """Why :meth:`Maintenance.optimize` would (re)build now, or None."""
+    if not config.is_built or config.build is None:
+        return "not built yet" if n_tokens >= AUTO_BUILD_TOKENS else None
+    built = config.build.tokens
+    if built and n_tokens >= RETRAIN_GROWTH * built:
+        return f"grew {n_tokens / built:.1f}x since the last build"
+    if built and n_tokens * RETRAIN_GROWTH <= built:
+        return f"shrank to {n_tokens / built:.2f}x of the last build"
+    return None
+
+
+@dataclass(frozen=True)
+class OptimizeReport:
+    """What :meth:`Maintenance.optimize` did."""
+
+    documents: int
+    tokens: int
+    action: str  # "built", "retrained", "lists rebuilt" or "nothing to build"
+    reason: str | None
+    build: BuildReport | None
+    file_bytes_before: int
+    file_bytes_after: int
+    compact_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Maintenance:
+    """build / optimize / auto-build over one store."""
+
+    def __init__(self, store: Store, cache: StateCache) -> None:
+        self._store = store
+        self._cache = cache
+
+    def build(self, options: BuildOptions, *, progress: ProgressArg = False, compact: bool = True) -> BuildReport:
+        """Train the residual codec and re-encode every document, in one transaction."""
+        with self._store.write():
+            report = self._build(options, progress)
+        if compact and self._store.free_fraction() > COMPACT_FREE_FRACTION:
+            report = self._compacted(report)
+        return report
+
+    def auto_build(self, *, progress: ProgressArg = False) -> BuildReport | None:
+        """Build an unbuilt index that holds ``AUTO_BUILD_TOKENS`` tokens; None when not due."""
+        with self._store.write():
+            config = self._cache.config()
+            if config.is_built or self._store.counts()[1] < AUTO_BUILD_TOKENS:
+                return None
+            log.info("%s: building automatically (%d tokens)", self._store.path, self._store.counts()[1])
+            report = self._build(BuildOptions(), progress)
+        if self._store.free_fraction() > COMPACT_FREE_FRACTION:
+            report = self._compacted(report)
+        return report
+
+    def optimize(self, *, retrain: bool = False, progress: ProgressArg = False) -> OptimizeReport:
+        """Build or retrain when due (or asked), else rebuild the lists; then VACUUM."""
+        with self._store.write():
+            config = self._cache.config()
+            n_docs, n_tokens = self._store.counts()
+            reason = "asked" if retrain else staleness(config, n_tokens)
+            build: BuildReport | None = None
+            if n_docs and reason is not None:
+                action = "retrained" if config.is_built else "built"
+                seed = config.build.seed if config.build else BuildOptions.seed
+                build = self._build(BuildOptions.like(config.codec, seed), progress)
+            elif config.is_built:
+                codec = self._cache.current().codec
+                ivf.replace_all(self._store, ((row.doc_id, codec.cells(row)) for row in self._store.iter_codes()))
+                action = "lists rebuilt"
+            else:
+                action = "nothing to build"
+        before = self._store.storage_bytes()["file"]
+        _, error = self._compact()
+        return OptimizeReport(
+            documents=n_docs,
+            tokens=n_tokens,
+            action=action,
+            reason=reason if build is not None else None,
+            build=build,
+            file_bytes_before=before,
+            file_bytes_after=self._store.storage_bytes()["file"],
+            compact_error=error,
+        )
+
+    def _build(self, options: BuildOptions, progress: ProgressArg) -> BuildReport:
+        """Decide pooling, build, and record the new configuration; inside the write."""
+        state = self._cache.current()
+        config = state.config
+        options = options.validated(config.dim)
+        current_pool = config.pool_factor
+        wanted = current_pool if options.pool_factor is None else options.pool_factor
+        if wanted != current_pool and current_pool != 1:
+            raise InvalidInputError(f"tokens are already pooled by {current_pool}; pooling applies once")
+        started = time.perf_counter()
+        with progress_bar(progress, self._store.counts()[0], "building") as tick:
+            codec, record, report = build_codec(
+                self._store,
+                current=state.codec,
+                options=options,
+                pool_now=wanted if current_pool == 1 else 1,
+                progress=tick,
+            )
+        self._store.write_config(config.built(codec.spec, record, wanted).to_json())
+        log.info(
+            "%s: built %d documents, %d centroids, %d B/token in %.1f s",
+            self._store.path,
+            report.documents,
+            report.n_centroids,
+            report.bytes_per_token,
+            time.perf_counter() - started,
+        )
+        return replace(report, pool_factor=wanted)
+
+    def _compacted(self, report: BuildReport) -> BuildReport:
+        seconds, error = self._compact()
+        return replace(report, compact_seconds=seconds, compact_error=error)
+
+    def _compact(self) -> tuple[float | None, str | None]:
+        """VACUUM after a commit: (seconds, None), or (None, why it was skipped)."""
+        started = time.perf_counter()
+        try:
+            self._store.compact()
+        except LateIntError as exc:
+            log.warning("%s: compaction skipped: %s", self._store.path, exc)
+            return None, str(exc)
+        return round(time.perf_counter() - started, 2), None

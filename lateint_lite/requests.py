@@ -1,0 +1,255 @@
+"""The validation boundary: everything a caller hands the index becomes a typed request here.
+
+Documents, ids, query texts, query vectors, ``k`` and search options are checked
+and normalized (numpy scalars included) before any I/O or encoding; anything
+malformed raises :class:`InvalidInputError` and nothing is read or written.
+Bytes read from the file are checked elsewhere, by the readers that decode them
+(codecs, inverted lists, config), which raise :class:`CorruptIndexError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .config import BuildOptions
+from .errors import DuplicateIdError, InvalidInputError
+from .filters import Condition, parse_where
+from .search import PruningParams
+
+MAX_ID_LENGTH = 1024
+SEARCH_MODES = ("maxsim", "bm25", "hybrid", "pooled")
+FUSIONS = ("rrf", "score")
+#: min-max score fusion beat RRF on SciFact (72.66 vs 71.56 nDCG@10) and, confirming, on
+#: NFCorpus (35.86 vs 35.60); see docs/benchmarks.md.
+DEFAULT_FUSION = "score"
+#: Each ranking fused by hybrid search contributes its top max(k, HYBRID_DEPTH) documents.
+HYBRID_DEPTH = 100
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    """A validated document waiting to be encoded and written."""
+
+    id: str
+    text: str
+    meta_json: str
+    vectors: np.ndarray | None = None
+
+
+def normalize_id(value: object) -> str:
+    """A document id as stored: non-empty str (ints are accepted and converted)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, numbers.Integral)):
+        raise InvalidInputError(f"document id must be a string, got {type(value).__name__}")
+    text = str(int(value)) if isinstance(value, numbers.Integral) else value
+    if not text.strip():
+        raise InvalidInputError("document id must not be empty")
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidInputError(f"document id longer than {MAX_ID_LENGTH} characters")
+    return text
+
+
+def normalize_ids(values: Iterable[object], what: str = "ids") -> list[str]:
+    """Unique ids in first-seen order; a bare string is refused (it would be read as characters)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidInputError(f"{what} must be a list of document ids, got {type(values).__name__}")
+    return list(dict.fromkeys(normalize_id(v) for v in values))
+
+
+def normalize_text(value: object, what: str = "text") -> str:
+    """Non-empty, non-whitespace string."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInputError(f"{what} must not be empty or whitespace")
+    return value
+
+
+def normalize_texts(values: object, what: str = "queries") -> list[str]:
+    """A list of query texts; a bare string is refused."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidInputError(f"{what} must be a list of strings, not a single {type(values).__name__}")
+    return [normalize_text(v, "query") for v in values]
+
+
+def encode_meta(value: object) -> str:
+    """Canonical JSON text of a metadata mapping (None means {})."""
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"meta must be a mapping, got {type(value).__name__}")
+    try:
+        return json.dumps(dict(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"meta is not JSON-serializable: {exc}") from exc
+
+
+def check_vectors(value: object, dim: int, what: str = "vectors") -> np.ndarray:
+    """A finite (n >= 1, dim) float32 matrix, from precomputed token vectors."""
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # arbitrary objects can fail in arbitrary ways
+        raise InvalidInputError(f"{what}: not an array: {exc}") from exc
+    if array.dtype.kind not in "fiu":
+        raise InvalidInputError(f"{what}: expected a numeric array, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] != dim:
+        raise InvalidInputError(f"{what}: expected shape (n >= 1, {dim}), got {array.shape}")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise InvalidInputError(f"{what}: contains NaN or infinity")
+    return array
+
+
+def positive_int(value: object, what: str) -> int:
+    """A positive integer (numpy integers accepted; bools and floats refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise InvalidInputError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_k(k: object) -> int:
+    """A positive integer result count."""
+    return positive_int(k, "k")
+
+
+def prepare_documents(docs: Iterable[Mapping[str, Any]], dim: int) -> list[DocumentInput]:
+    """Validate documents ({"id", "text", "meta"?, "vectors"?}) and reject duplicate ids."""
+    if isinstance(docs, (Mapping, str, bytes)) or not isinstance(docs, Iterable):
+        raise InvalidInputError("add() takes an iterable of documents (mappings), not a single value")
+    prepared: list[DocumentInput] = []
+    seen: set[str] = set()
+    for position, doc in enumerate(docs):
+        if not isinstance(doc, Mapping):
+            raise InvalidInputError(f"document #{position} must be a mapping, got {type(doc).__name__}")
+        if "id" not in doc:
+            raise InvalidInputError(f"document #{position} has no 'id'")
+        doc_id = normalize_id(doc["id"])
+        if doc_id in seen:
+            raise DuplicateIdError(f"document id {doc_id!r} appears more than once")
+        seen.add(doc_id)
+        text = normalize_text(doc.get("text"), f"document {doc_id!r}: text")
+        vectors = doc.get("vectors")
+        prepared.append(
+            DocumentInput(
+                id=doc_id,
+                text=text,
+                meta_json=encode_meta(doc.get("meta")),
+                vectors=None if vectors is None else check_vectors(vectors, dim, f"document {doc_id!r}: vectors"),
+            )
+        )
+    return prepared
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How to search; every field is optional (see :meth:`lateint_lite.Index.search`).
+
+    ``mode``: "maxsim", "bm25", "hybrid" or "pooled". ``where``: metadata filter
+    (:mod:`lateint_lite.filters`). ``exact``: exhaustive MaxSim instead of PLAID
+    pruning. ``ncells``, ``threshold``, ``ndocs``: PLAID overrides (defaults by k).
+    ``fusion``: "score" or "rrf" (hybrid only).
+    """
+
+    mode: str = "maxsim"
+    where: Mapping[str, Any] | None = None
+    exact: bool = False
+    ncells: int | None = None
+    threshold: float | None = None
+    ndocs: int | None = None
+    fusion: str = DEFAULT_FUSION
+
+
+Options = TypeVar("Options", SearchOptions, BuildOptions)
+
+
+def with_overrides(kind: type[Options], options: object, overrides: Mapping[str, Any]) -> Options:
+    """``options`` (an instance of ``kind`` or None for the defaults) with keyword overrides;
+    unknown names and wrong types are an error."""
+    if options is not None and not isinstance(options, kind):
+        raise InvalidInputError(f"options must be a {kind.__name__}, got {type(options).__name__}")
+    base = options if options is not None else kind()
+    names = {f.name for f in fields(base)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise InvalidInputError(f"unknown option {unknown[0]!r}; {kind.__name__} has {', '.join(sorted(names))}")
+    return replace(base, **overrides) if overrides else base
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A validated search: k, mode and fusion, filter conditions, pruning parameters."""
+
+    k: int
+    depth: int  # how many MaxSim results to compute (max(k, HYBRID_DEPTH) when fused)
+    mode: str
+    fusion: str
+    exact: bool
+    conditions: tuple[Condition, ...]
+    params: PruningParams
+
+
+def search_request(
+    k: object, options: SearchOptions | None = None, overrides: Mapping[str, Any] | None = None
+) -> SearchRequest:
+    """Validate ``k`` and the options (a :class:`SearchOptions` and/or keyword overrides)."""
+    opts = with_overrides(SearchOptions, options, overrides or {})
+    count = check_k(k)
+    if opts.mode not in SEARCH_MODES:
+        raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {opts.mode!r}")
+    if opts.fusion not in FUSIONS:
+        raise InvalidInputError(f"fusion must be one of {', '.join(FUSIONS)}, got {opts.fusion!r}")
+    if not isinstance(opts.exact, (bool, np.bool_)):
+        raise InvalidInputError(f"exact must be true or false, got {opts.exact!r}")
+    depth = max(count, HYBRID_DEPTH) if opts.mode == "hybrid" else count
+    params = PruningParams.for_k(
+        depth,
+        ncells=None if opts.ncells is None else positive_int(opts.ncells, "ncells"),
+        threshold=None if opts.threshold is None else _number(opts.threshold, "threshold"),
+        ndocs=None if opts.ndocs is None else positive_int(opts.ndocs, "ndocs"),
+    )
+    return SearchRequest(
+        k=count,
+        depth=depth,
+        mode=opts.mode,
+        fusion=opts.fusion,
+        exact=bool(opts.exact),
+        conditions=parse_where(opts.where),
+        params=params,
+    )
+
+
+def _number(value: object, what: str) -> float:
+    """A real number (infinities allowed: -inf keeps every centroid); NaN, bools and strings refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
+        raise InvalidInputError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def optional_k(k: object) -> int | None:
+    """``None`` (all) or a positive result count."""
+    return None if k is None else check_k(k)
+
+
+__all__ = [
+    "DEFAULT_FUSION",
+    "FUSIONS",
+    "SEARCH_MODES",
+    "DocumentInput",
+    "SearchOptions",
+    "SearchRequest",
+    "check_k",
+    "check_vectors",
+    "normalize_id",
+    "normalize_ids",
+    "normalize_text",
+    "normalize_texts",
+    "prepare_documents",
+    "search_request",
+    "with_overrides",
+]

@@ -1,0 +1,124 @@
+"""Reads: search in every mode (MaxSim, BM25, hybrid, pooled), filters, fusion, rerank.
+
+Every ranking is computed inside one read snapshot, so it sees one committed
+state of the file. MaxSim scoring goes through the index's codec: PLAID's
+final stage, exhaustive search and :meth:`Searcher.rerank` share the codec's
+exact scorer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .codecs import StoredTokens, quantize_unit_int8
+from .documents import Hit
+from .encoder import Encoder, l2_normalize
+from .errors import DocumentNotFoundError, EmptyIndexError
+from .filters import Condition
+from .fusion import normalized_score_fusion, reciprocal_rank_fusion
+from .lexical import fts5_query
+from .requests import SearchRequest
+from .search import exhaustive_search, plaid_search, top_k
+from .state import StateCache
+from .store import Store
+
+Ranking = list[tuple[int, float]]
+
+
+class Searcher:
+    """Search and rerank over one store."""
+
+    def __init__(self, store: Store, cache: StateCache, encoder: Callable[[], Encoder]) -> None:
+        self._store = store
+        self._cache = cache
+        self._encoder = encoder
+
+    def search_texts(self, texts: Sequence[str], request: SearchRequest) -> list[list[Hit]]:
+        """One hit list per (validated) query text; queries are encoded in one batch."""
+        self._require_documents()
+        if not texts:
+            return []
+        encoded: Sequence[np.ndarray | None] = (
+            [None] * len(texts) if request.mode == "bm25" else self._encoder().encode_queries(list(texts))
+        )
+        results = []
+        for text, vectors in zip(texts, encoded, strict=True):
+            with self._store.snapshot():
+                results.append(self._hits(self._rank(text, vectors, request)))
+        return results
+
+    def search_vectors(self, query: np.ndarray, request: SearchRequest) -> list[Hit]:
+        """MaxSim search with a validated (nq, dim) query matrix."""
+        with self._store.snapshot():
+            self._require_documents()
+            return self._hits(self._maxsim(l2_normalize(query), request.k, request))
+
+    def rerank(self, text: str, ids: list[str], k: int | None) -> list[Hit]:
+        """Exact MaxSim of the query against the given documents, best first."""
+        if not ids:
+            return []
+        query = l2_normalize(self._encoder().encode_queries([text])[0])
+        with self._store.snapshot():
+            rows = {r.ext_id: r.doc_id for r in self._store.documents_by_ext_ids(ids)}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise DocumentNotFoundError(f"{len(missing)} id(s) not in the index, e.g. {missing[0]!r}")
+            codec = self._cache.current().codec
+            tokens = codec.read_rows(self._store.token_payloads(sorted(rows.values())))
+            scores = codec.score(codec.prepare(query), tokens)
+            best = top_k(scores, len(scores) if k is None else k)
+            return self._hits(list(zip(tokens.doc_ids[best].tolist(), scores[best].tolist(), strict=True)))
+
+    def _rank(self, text: str, vectors: np.ndarray | None, request: SearchRequest) -> Ranking:
+        """(doc_id, score) best first for one query; call inside a snapshot."""
+        if vectors is None:  # bm25 is the only mode that encodes nothing
+            return self._bm25(text, request.k, request.conditions)
+        query = l2_normalize(vectors)
+        if request.mode == "pooled":
+            found = self._store.pooled_knn(quantize_unit_int8(query.mean(axis=0)), request.k, request.conditions)
+            return [(d, 1.0 - dist) for d, dist in found]
+        dense = self._maxsim(query, request.depth, request)
+        if request.mode == "maxsim":
+            return dense
+        lexical = self._bm25(text, request.depth, request.conditions)
+        if request.fusion == "rrf":
+            return reciprocal_rank_fusion([dense, lexical])[: request.k]
+        return normalized_score_fusion([dense, lexical], [1.0, 1.0])[: request.k]
+
+    def _maxsim(self, query: np.ndarray, k: int, request: SearchRequest) -> Ranking:
+        """(doc_id, MaxSim score) best first; call inside a snapshot."""
+        state, resident = self._cache.resident()
+        codec = state.codec
+        allowed_ids = self._store.filtered_doc_ids(request.conditions) if request.conditions else None
+        prepared = codec.prepare(query)
+        if request.exact or resident.pruning is None:
+            tokens = resident.tokens if resident.tokens is not None else self._cache.all_tokens()
+            mask = None if allowed_ids is None else np.isin(tokens.doc_ids, allowed_ids)
+            doc_ids, scores = exhaustive_search(codec, prepared, tokens, k, mask)
+        else:
+            pruning = resident.pruning
+            mask = None if allowed_ids is None else np.isin(pruning.codes.doc_ids, allowed_ids)
+
+            def fetch(doc_ids: np.ndarray) -> StoredTokens:
+                return codec.read_rows(self._store.token_payloads(doc_ids.tolist()))
+
+            doc_ids, scores = plaid_search(codec, prepared, pruning, k, request.params, fetch, mask)
+        return list(zip(doc_ids.tolist(), scores.tolist(), strict=True))
+
+    def _bm25(self, text: str, k: int, conditions: tuple[Condition, ...]) -> Ranking:
+        match = fts5_query(text)
+        return [] if match is None else self._store.bm25(match, k, conditions)
+
+    def _hits(self, ranking: Ranking) -> list[Hit]:
+        rows = self._store.documents_by_doc_ids([d for d, _ in ranking])
+        return [
+            Hit(id=rows[d].ext_id, score=float(s), rank=r, text=rows[d].text, meta=json.loads(rows[d].meta_json))
+            for r, (d, s) in enumerate(ranking, start=1)
+        ]
+
+    def _require_documents(self) -> None:
+        if not self._store.has_documents():
+            raise EmptyIndexError(f"{self._store.path}: the index holds no documents")

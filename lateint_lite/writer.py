@@ -1,0 +1,116 @@
+"""Writes: add, upsert and delete, each one transaction.
+
+A write validates every document first (nothing is read or written for bad
+input), then holds one ``BEGIN IMMEDIATE`` transaction while it encodes and
+inserts in chunks: text, metadata, token payload (through the index's codec),
+inverted-list entries, full-text entry and pooled vector. Any failure rolls
+back the whole call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import ivf
+from .builder import pool_vectors
+from .codecs import TokenCodec, quantize_unit_int8
+from .encoder import Encoder, l2_normalize
+from .errors import DocumentNotFoundError, DuplicateIdError
+from .progress import ProgressArg, progress_bar
+from .requests import DocumentInput, check_vectors, normalize_ids, positive_int, prepare_documents
+from .state import StateCache
+from .store import NewDocument, Store
+
+#: Documents encoded and inserted per step of a write (memory per step, not per call).
+WRITE_CHUNK = 64
+
+
+class Writer:
+    """add / upsert / delete over one store."""
+
+    def __init__(self, store: Store, cache: StateCache, encoder: Callable[[], Encoder], dim: int) -> None:
+        self._store = store
+        self._cache = cache
+        self._encoder = encoder
+        self._dim = dim
+
+    def write(
+        self, docs: Iterable[Mapping[str, Any]], *, replace: bool, progress: ProgressArg, batch_size: int
+    ) -> list[str]:
+        """Encode and store documents in one transaction; ``replace`` allows existing ids (upsert)."""
+        items = prepare_documents(docs, self._dim)
+        step = positive_int(batch_size, "batch_size")
+        if not items:
+            return []
+        encoder = self._encoder() if any(item.vectors is None for item in items) else None
+        with progress_bar(progress, len(items), "encoding") as tick, self._store.write():
+            state = self._cache.current()
+            taken = self._store.existing_ext_ids([item.id for item in items])
+            if taken and not replace:
+                raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. {sorted(taken)[0]!r}")
+            self._remove(state.codec, [i.id for i in items if i.id in taken])
+            for start in range(0, len(items), step):
+                chunk = items[start : start + step]
+                self._insert(state.codec, state.config.pool_factor, chunk, self._vectors_for(chunk, encoder))
+                tick(len(chunk))
+            self._store.set_meta({"updated_at": str(time.time())})
+        return [item.id for item in items]
+
+    def delete(self, ids: Iterable[object], *, missing_ok: bool) -> int:
+        """Delete documents by id in one transaction; returns how many were removed."""
+        if isinstance(ids, (str, bytes)):
+            ids = [ids]
+        wanted = normalize_ids(ids)
+        with self._store.write():
+            present = self._store.existing_ext_ids(wanted)
+            missing = [i for i in wanted if i not in present]
+            if missing and not missing_ok:
+                raise DocumentNotFoundError(f"{len(missing)} id(s) not in the index, e.g. {missing[0]!r}")
+            removed = self._remove(self._cache.current().codec, [i for i in wanted if i in present])
+            self._store.set_meta({"updated_at": str(time.time())})
+        return removed
+
+    def _vectors_for(self, chunk: Sequence[DocumentInput], encoder: Encoder | None) -> list[np.ndarray]:
+        pending = [i for i, item in enumerate(chunk) if item.vectors is None]
+        encoded = encoder.encode_documents([chunk[i].text for i in pending]) if encoder and pending else []
+        out: list[np.ndarray] = [np.empty(0)] * len(chunk)
+        for i, vectors in zip(pending, encoded, strict=True):
+            out[i] = l2_normalize(check_vectors(vectors, self._dim, f"encoder output for {chunk[i].id!r}"))
+        for i, item in enumerate(chunk):
+            if item.vectors is not None:
+                out[i] = l2_normalize(item.vectors)
+        return out
+
+    def _insert(self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[np.ndarray]) -> None:
+        """Write one chunk, with its inverted-list entries when the codec keeps lists."""
+        vectors = pool_vectors(full, pool)
+        encoded = codec.encode(vectors)
+        rows = [
+            NewDocument(
+                ext_id=item.id,
+                text=item.text,
+                meta_json=item.meta_json,
+                n_tokens=stored.n_tokens,
+                codes=stored.codes,
+                payload=stored.payload,
+                pooled=quantize_unit_int8(original.mean(axis=0)),
+            )
+            for item, original, stored in zip(chunk, full, encoded, strict=True)
+        ]
+        doc_ids = self._store.insert_documents(rows)
+        cells = [(d, e.cells) for d, e in zip(doc_ids, encoded, strict=True) if e.cells is not None]
+        if cells:
+            ivf.add_documents(self._store, cells)
+
+    def _remove(self, codec: TokenCodec, ext_ids: list[str]) -> int:
+        """Delete existing documents and their list entries; inside a write."""
+        if not ext_ids:
+            return 0
+        if codec.supports_pruning:
+            doc_ids = [r.doc_id for r in self._store.documents_by_ext_ids(ext_ids)]
+            ivf.remove_documents(self._store, [(row.doc_id, codec.cells(row)) for row in self._store.codes_of(doc_ids)])
+        return len(self._store.delete_documents(ext_ids))
