@@ -11,6 +11,7 @@ Heavy modules (numpy, numba, onnxruntime) load on first use of ``open``,
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -29,6 +30,10 @@ from .errors import (
     NotAnIndexError,
     ReadOnlyError,
 )
+
+# Long operations (build, migration, compaction) log to "lateint_lite"; silent unless the
+# application configures logging (the CLI prints warnings).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .builder import BuildReport

@@ -15,6 +15,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -193,6 +194,17 @@ def parse_where_args(clauses: list[str], as_json: str | None) -> dict[str, Any] 
     return where or None
 
 
+def _log_warnings_to_stderr() -> None:
+    """Library warnings (e.g. a skipped compaction) as ``lateint: warning: ...`` lines."""
+    logger = logging.getLogger("lateint_lite")
+    if not any(getattr(h, "lateint_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("lateint: warning: %(message)s"))
+        handler.lateint_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
 def _model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="bundled model name or model folder (default: minilm-l6-v2)")
 
@@ -201,6 +213,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     """Run the CLI; returns the exit status."""
     out = stdout or sys.stdout
     args = build_parser().parse_args(argv)
+    _log_warnings_to_stderr()
     try:
         return int(COMMANDS[args.command](args, out) or 0)
     except LateIntError as exc:

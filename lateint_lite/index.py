@@ -252,9 +252,8 @@ class Index:
         vectors. ``compact`` VACUUMs afterwards when over a quarter of the file
         is free pages.
         """
-        return self._maintenance.build(
-            with_overrides(BuildOptions, options, overrides), progress=progress, compact=compact
-        )
+        chosen = with_overrides(BuildOptions, options, overrides).validated(self._dim)
+        return self._maintenance.build(chosen, progress=progress, compact=compact)
 
     def optimize(self, *, retrain: bool = False, progress: ProgressArg = False) -> OptimizeReport:
         """Maintenance: build or retrain when due (or asked), else rebuild the lists; then VACUUM.

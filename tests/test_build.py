@@ -231,3 +231,33 @@ def test_token_pooling_halves_tokens_and_applies_to_later_adds(index_path):
             idx.build(pool_factor=3)
         idx.build(residual_dim=16)  # retrain keeps the factor and does not pool again
         assert idx.info().tokens == after + sum(idx.get(f"d{i}").n_tokens for i in range(100, 120))
+
+
+def test_failed_compaction_after_commit_does_not_fail_the_build(index_path, monkeypatch, caplog):
+    from lateint_lite.errors import LateIntError
+
+    docs, _ = clustered_docs(n_docs=60)
+    with li.open(index_path, create=True, encoder=HashEncoder(dim=DIM), auto_build=False) as idx:
+        idx.add(docs)
+
+        def no_space():
+            raise LateIntError("compaction (VACUUM) failed: database or disk is full")
+
+        monkeypatch.setattr(idx._store, "compact", no_space)
+        monkeypatch.setattr(maintenance, "COMPACT_FREE_FRACTION", -1.0)  # always compact
+        with caplog.at_level("INFO", logger="lateint_lite"):
+            report = idx.build(residual_dim=16)
+        assert idx.is_built and report.compact_error and "disk is full" in report.compact_error
+        assert report.compact_seconds is None
+        assert any("built 60 documents" in r.getMessage() for r in caplog.records)
+        assert any("compaction skipped" in r.getMessage() for r in caplog.records)
+        optimized = idx.optimize()
+        assert optimized.action == "lists rebuilt" and optimized.compact_error
+
+
+def test_warm_up_loads_the_resident_state(built):
+    idx, docs, _ = built
+    idx.warm_up()
+    assert idx._cache._resident is not None
+    assert idx.search_vectors(docs[4]["vectors"][:5], k=1)[0].id == "d4"
+    assert idx.config.codec.kind == "residual" and idx.config.build.documents == len(docs)

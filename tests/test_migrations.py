@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fakes import HashEncoder
+from fixtures.make_v1_fixture import QUERIES, RUNS  # what the v1 release was asked
 
 import lateint_lite as li
 from lateint_lite import migrations
@@ -18,21 +19,6 @@ from lateint_lite.schema import SCHEMA_VERSION
 
 FIXTURES = Path(__file__).with_name("fixtures")
 EXPECTED = json.loads((FIXTURES / "v1_expected.json").read_text())
-QUERIES = (
-    "how do stars form from gas clouds",
-    "database crash recovery and consistency",
-    "why does bread rise",
-    "onions make eyes water",
-)
-RUNS = {
-    "pruned": {},
-    "exact": {"exact": True},
-    "bm25": {"mode": "bm25"},
-    "pooled": {"mode": "pooled"},
-    "hybrid": {"mode": "hybrid"},
-    "hybrid-rrf": {"mode": "hybrid", "fusion": "rrf"},
-    "filtered": {"where": {"topic": {"in": ["astro", "food"]}}},
-}
 STABLE_INFO = (
     "documents",
     "tokens",
