@@ -29,6 +29,7 @@ from .errors import (
     ModelMismatchError,
     NotAnIndexError,
     ReadOnlyError,
+    RebuildSourceError,
 )
 
 # Long operations (build, migration, compaction) log to "lateint_lite"; silent unless the
@@ -95,6 +96,7 @@ __all__ = [
     "OnnxEncoder",
     "OptimizeReport",
     "ReadOnlyError",
+    "RebuildSourceError",
     "SearchOptions",
     "__version__",
     "migrate",

@@ -2,8 +2,16 @@
 
 The mechanics only; when to build and with which options is decided in
 :mod:`lateint_lite.maintenance`, inside the same write transaction, so a failed
-build leaves the index as it was. Memory stays bounded by the training sample:
-documents are read, re-encoded and written back in chunks.
+build leaves the index as it was. Vectors come from a
+:class:`~lateint_lite.origins.VectorSource` (stored int8 tokens, or the text
+encoded again, or vectors passed again), never from decoded residual codes
+unless the caller opted into a lossy rebuild.
+
+Memory is bounded by the training sample: the sample's vectors are held once (and
+reused when their documents are written back); every other document is read,
+encoded and written back in chunks of ``REENCODE_CHUNK_DOCS``. Time: one pass of
+the encoder over the collection when the source is text (SciFact: minutes; see
+docs/benchmarks.md), a decode otherwise.
 """
 
 from __future__ import annotations
@@ -17,10 +25,10 @@ import numpy as np
 
 from . import ivf
 from .clustering import plaid_centroid_count
-from .codecs import ResidualCodec, TokenCodec, train_residual_codec
+from .codecs import ResidualCodec, train_residual_codec
 from .config import BuildOptions, BuildRecord
 from .errors import EmptyIndexError
-from .kernels import pool_documents
+from .origins import VectorSource
 from .store import Store
 
 #: Training points per centroid (PLAID samples ~76; 16 measured no worse on SciFact).
@@ -45,6 +53,7 @@ class BuildReport:
     train_seconds: float
     encode_seconds: float
     pool_factor: int
+    lossy: bool = False  # some documents were re-encoded from their stored codes (build(lossy=True))
     compact_seconds: float | None = None
     compact_error: str | None = None  # the build committed; only the VACUUM after it failed
 
@@ -72,31 +81,25 @@ def _split_sample(
     return sample, heldout or sample
 
 
-def pool_vectors(vectors: list[np.ndarray], factor: int) -> list[np.ndarray]:
-    """Token pooling of each document's vectors (factor 1 returns them unchanged)."""
-    if factor <= 1 or not vectors:
-        return vectors
-    offsets = np.cumsum([0] + [len(v) for v in vectors]).astype(np.int64)
-    pooled, new_offsets = pool_documents(np.concatenate(vectors), offsets, factor)
-    return [pooled[new_offsets[i] : new_offsets[i + 1]] for i in range(len(vectors))]
-
-
-def _read_vectors(store: Store, doc_ids: list[int], current: TokenCodec, pool: int) -> np.ndarray:
-    parts = pool_vectors([current.decode(row) for row in store.token_payloads(doc_ids)], pool)
-    return np.concatenate(parts) if parts else np.empty((0, current.dim), np.float32)
+def _read_sample(source: VectorSource, doc_ids: list[int], dim: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """(vectors of ``doc_ids`` as one matrix, doc_id -> that document's rows, as views)."""
+    parts = source.vectors(doc_ids)
+    matrix = np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+    return matrix, {d: matrix[bounds[i] : bounds[i + 1]] for i, d in enumerate(doc_ids[: len(parts)])}
 
 
 def build_codec(
     store: Store,
     *,
-    current: TokenCodec,
+    source: VectorSource,
+    dim: int,
     options: BuildOptions,
-    pool_now: int,
+    pool_factor: int,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[ResidualCodec, BuildRecord, BuildReport]:
-    """Train a codec on the stored documents, store its tables, re-encode every document
-    (pooling by ``pool_now`` first) and rebuild the inverted lists. Call inside a write;
-    ``options`` are validated."""
+    """Train a codec on vectors from ``source``, store its tables, re-encode every document
+    and rebuild the inverted lists. Call inside a write; ``options`` are validated."""
     counts = store.doc_token_counts()
     n_tokens = sum(n for _, n in counts)
     if not counts:
@@ -106,8 +109,9 @@ def build_codec(
     sample_ids, heldout_ids = _split_sample(
         counts, max(MIN_SAMPLE_TOKENS, SAMPLE_PER_CENTROID * k), HELDOUT_TOKENS, options.seed
     )
-    sample = _read_vectors(store, sample_ids, current, pool_now)
-    heldout = _read_vectors(store, heldout_ids, current, pool_now)
+    sample, cached = _read_sample(source, sample_ids, dim)
+    heldout, cached_heldout = _read_sample(source, heldout_ids, dim) if heldout_ids != sample_ids else (sample, {})
+    cached.update(cached_heldout)
     codec = train_residual_codec(
         sample,
         heldout,
@@ -120,7 +124,7 @@ def build_codec(
     centroid_values, array_rows = codec.to_stored()
     store.replace_arrays(array_rows)
     store.replace_centroids(centroid_values)
-    n_stored = _reencode_all(store, current, codec, pool_now, progress)
+    n_stored = _reencode_all(store, source, codec, cached, progress)
     finished = time.perf_counter()
     record = BuildRecord(at=time.time(), tokens=n_stored, documents=len(counts), seed=options.seed)
     report = BuildReport(
@@ -134,27 +138,32 @@ def build_codec(
         sample_tokens=int(sample.shape[0]),
         train_seconds=round(trained - started, 2),
         encode_seconds=round(finished - trained, 2),
-        pool_factor=pool_now,
+        pool_factor=pool_factor,
     )
     return codec, record, report
 
 
 def _reencode_all(
-    store: Store, current: TokenCodec, codec: ResidualCodec, pool: int, progress: Callable[[int], None] | None
+    store: Store,
+    source: VectorSource,
+    codec: ResidualCodec,
+    cached: dict[int, np.ndarray],
+    progress: Callable[[int], None] | None,
 ) -> int:
-    """Re-encode every document with ``codec`` chunk by chunk (pooling its tokens first
-    when ``pool`` > 1) and rebuild the inverted lists; returns the stored token count."""
+    """Encode every document with ``codec`` chunk by chunk (vectors from ``source``, or from
+    ``cached`` for the training sample) and rebuild the inverted lists; returns the stored
+    token count."""
     cells: list[tuple[int, np.ndarray]] = []
     n_stored = 0
     for chunk in store.doc_id_chunks(REENCODE_CHUNK_DOCS):
-        rows = list(store.token_payloads(chunk))
-        vectors = pool_vectors([current.decode(row) for row in rows], pool)
+        wanted = [d for d in chunk if d not in cached]
+        fresh = dict(zip(wanted, source.vectors(wanted), strict=True))
+        vectors = [cached[d] if d in cached else fresh[d] for d in chunk]
         encoded = codec.encode(vectors)
-        doc_ids = [row.doc_id for row in rows]
-        store.update_token_rows([(d, e.n_tokens, e.codes, e.payload) for d, e in zip(doc_ids, encoded, strict=True)])
-        cells.extend((d, e.cells) for d, e in zip(doc_ids, encoded, strict=True) if e.cells is not None)
+        store.update_token_rows([(d, e.n_tokens, e.codes, e.payload) for d, e in zip(chunk, encoded, strict=True)])
+        cells.extend((d, e.cells) for d, e in zip(chunk, encoded, strict=True) if e.cells is not None)
         n_stored += sum(e.n_tokens for e in encoded)
         if progress is not None:
-            progress(len(rows))
+            progress(len(chunk))
     ivf.replace_all(store, cells)
     return n_stored

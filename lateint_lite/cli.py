@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--centroids", type=int, help="number of centroids (default: PLAID's rule)")
     p.add_argument("--pool-factor", type=int, help="token pooling: keep ~1/N of each document's tokens")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"k-means seed (default {DEFAULT_SEED})")
+    _lossy_option(p)
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
 
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("optimize", help="retrain when the corpus grew or drifted, rebuild lists, VACUUM")
     p.add_argument("index", help="index file")
     p.add_argument("--retrain", action="store_true", help="retrain the centroids even if not due")
+    _lossy_option(p)
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -205,6 +207,15 @@ def _log_warnings_to_stderr() -> None:
         logger.addHandler(handler)
 
 
+def _lossy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lossy",
+        action="store_true",
+        help="allow re-encoding documents added as precomputed vectors from their stored codes "
+        "(each such rebuild adds quantization error)",
+    )
+
+
 def _model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="bundled model name or model folder (default: minilm-l6-v2)")
 
@@ -274,7 +285,9 @@ def cmd_optimize(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     with open_index(args.index) as idx:
-        report = idx.optimize(retrain=args.retrain, progress=not args.no_progress and sys.stderr.isatty())
+        report = idx.optimize(
+            retrain=args.retrain, lossy=args.lossy, progress=not args.no_progress and sys.stderr.isatty()
+        )
     if args.json:
         json.dump(report.to_dict(), out, indent=2)
         out.write("\n")
@@ -324,7 +337,7 @@ def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
         seed=args.seed,
     )
     with open_index(args.index) as idx:
-        report = idx.build(options, progress=not args.no_progress and sys.stderr.isatty())
+        report = idx.build(options, lossy=args.lossy, progress=not args.no_progress and sys.stderr.isatty())
     if args.json:
         json.dump(report.to_dict(), out, indent=2)
         out.write("\n")

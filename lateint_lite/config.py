@@ -82,6 +82,7 @@ class IndexConfig:
     pool_factor: int = 1
     codec: CodecSpec = field(default_factory=CodecSpec)
     build: BuildRecord | None = None
+    lossy_generations: int = 0  # rebuilds that re-quantized stored codes (no better source) since the last full one
     format: int = CONFIG_FORMAT
 
     @property
@@ -93,9 +94,11 @@ class IndexConfig:
         """Whether documents are stored with the residual codec (after a build)."""
         return self.codec.kind == RESIDUAL
 
-    def built(self, codec: CodecSpec, record: BuildRecord, pool_factor: int) -> IndexConfig:
-        """This config after a build with ``codec``."""
-        return replace(self, codec=codec, build=record, pool_factor=pool_factor)
+    def built(self, codec: CodecSpec, record: BuildRecord, pool_factor: int, lossy: bool) -> IndexConfig:
+        """This config after a build with ``codec``; ``lossy`` when some documents were
+        re-encoded from their stored codes."""
+        generations = self.lossy_generations + 1 if lossy else 0
+        return replace(self, codec=codec, build=record, pool_factor=pool_factor, lossy_generations=generations)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -127,6 +130,7 @@ class IndexConfig:
             pool_factor=data["pool_factor"],
             codec=CodecSpec(**data["codec"]),
             build=None if build is None else BuildRecord(**build),
+            lossy_generations=data.get("lossy_generations", 0),
             format=data["format"],
         )
 
@@ -145,6 +149,8 @@ class IndexConfig:
             raise bad("skiplist")
         if not _is_int(self.pool_factor) or not 1 <= self.pool_factor <= MAX_POOL_FACTOR:
             raise bad("pool factor")
+        if not _is_int(self.lossy_generations) or self.lossy_generations < 0:
+            raise bad("lossy generation count")
         if codec.kind == INT8:
             if (codec.nbits, codec.residual_dim, codec.n_centroids) != (None, None, None):
                 raise bad("int8 codec")

@@ -63,3 +63,8 @@ class ExtensionError(LateIntError):
 
 class MigrationRequiredError(IndexVersionError):
     """The index was written by an older schema and must be migrated before this library can read it."""
+
+
+class RebuildSourceError(LateIntError):
+    """A rebuild has no lossless source for some documents (precomputed vectors, no text to
+    re-encode): pass their vectors again, or opt into a lossy rebuild from the stored codes."""

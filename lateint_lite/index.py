@@ -31,16 +31,19 @@ from .info import IndexInfo, describe
 from .maintenance import Maintenance, OptimizeReport
 from .migrations import migrate as migrate_store
 from .migrations import require_current
+from .origins import SuppliedVectors
 from .progress import ProgressArg
 from .requests import (
     SearchOptions,
     check_vectors,
+    flag,
     normalize_id,
     normalize_ids,
     normalize_text,
     normalize_texts,
     optional_k,
     search_request,
+    supplied_vectors,
     with_overrides,
 )
 from .schema import FileState
@@ -139,7 +142,7 @@ class Index:
         self._encoder = EncoderBinding(config, store.path, model=model, encoder=encoder, threads=threads)
         self._writer = Writer(store, self._cache, self._encoder.get, self._dim)
         self._searcher = Searcher(store, self._cache, self._encoder.get)
-        self._maintenance = Maintenance(store, self._cache)
+        self._maintenance = Maintenance(store, self._cache, self._encoder.get)
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -237,6 +240,8 @@ class Index:
         self,
         options: BuildOptions | None = None,
         *,
+        vectors: SuppliedVectors | None = None,
+        lossy: bool = False,
         progress: ProgressArg = False,
         compact: bool = True,
         **overrides: Any,
@@ -248,23 +253,44 @@ class Index:
         None keeps every direction), ``n_centroids`` (default PLAID's rule),
         ``seed`` and ``pool_factor`` (> 1 keeps about 1/pool_factor of each
         document's tokens, now and for every later add; it can be set once).
-        Runs in one transaction; on a built index it retrains from the decoded
-        vectors. ``compact`` VACUUMs afterwards when over a quarter of the file
-        is free pages.
+        Runs in one transaction. Every document is encoded from its best source,
+        never from already-quantized codes: the stored int8 tokens of an index not
+        yet built, else its text encoded again by the index's model. Documents added
+        as precomputed vectors have no text: pass their ``vectors`` again (a mapping
+        id -> array, or a function ids -> arrays), or set ``lossy=True`` to re-encode
+        their stored codes (counted in ``info().lossy_generations``); otherwise a
+        rebuild raises :class:`~lateint_lite.errors.RebuildSourceError`. The same
+        options and seed rebuild the same index. ``compact`` VACUUMs afterwards when
+        over a quarter of the file is free pages.
         """
         chosen = with_overrides(BuildOptions, options, overrides).validated(self._dim)
-        return self._maintenance.build(chosen, progress=progress, compact=compact)
+        return self._maintenance.build(
+            chosen, vectors=supplied_vectors(vectors), lossy=flag(lossy, "lossy"), progress=progress, compact=compact
+        )
 
-    def optimize(self, *, retrain: bool = False, progress: ProgressArg = False) -> OptimizeReport:
+    def optimize(
+        self,
+        *,
+        retrain: bool = False,
+        vectors: SuppliedVectors | None = None,
+        lossy: bool = False,
+        progress: ProgressArg = False,
+    ) -> OptimizeReport:
         """Maintenance: build or retrain when due (or asked), else rebuild the lists; then VACUUM.
 
         An unbuilt index is built once it holds ``AUTO_BUILD_TOKENS`` tokens; a
-        built one is retrained (same codec parameters and pooling) when its
+        built one is retrained (same codec parameters, pooling and seed) when its
         token count changed by ``RETRAIN_GROWTH``x since the last build or when
-        ``retrain`` is set; otherwise the inverted lists are rebuilt from the
-        stored codes.
+        ``retrain`` is set, from the same sources as :meth:`build` (``vectors``
+        and ``lossy`` as there); otherwise the inverted lists are rebuilt from
+        the stored codes.
         """
-        return self._maintenance.optimize(retrain=bool(retrain), progress=progress)
+        return self._maintenance.optimize(
+            retrain=flag(retrain, "retrain"),
+            vectors=supplied_vectors(vectors),
+            lossy=flag(lossy, "lossy"),
+            progress=progress,
+        )
 
     def export(self, path: str | os.PathLike[str]) -> str:
         """Write a compact copy of the index to ``path`` (which must not exist) for shipping.

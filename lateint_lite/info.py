@@ -10,7 +10,7 @@ from .config import INT8, IndexConfig
 from .encoder import PUNCTUATION
 from .maintenance import staleness
 from .schema import SCHEMA_VERSION
-from .store import Store
+from .store import ORIGIN_VECTORS, Store
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class IndexInfo:
     pool_factor: int
     skiplist: str | list[str]
     tokens_at_build: int | None
+    lossy_generations: int  # rebuilds since the last lossless one that re-encoded stored codes
+    vector_documents: int  # documents added as precomputed vectors (no text to re-encode)
     optimize_recommended: bool
     optimize_reason: str | None
     bytes_per_token: float | None
@@ -71,6 +73,8 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         pool_factor=config.pool_factor,
         skiplist=_describe_skiplist(config.skiplist),
         tokens_at_build=None if codec.kind == INT8 or config.build is None else config.build.tokens,
+        lossy_generations=config.lossy_generations,
+        vector_documents=store.origin_counts().get(ORIGIN_VECTORS, 0),
         optimize_recommended=reason is not None,
         optimize_reason=reason,
         bytes_per_token=round(stored / n_tokens, 2) if n_tokens else None,

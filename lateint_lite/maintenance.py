@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from . import ivf
 from .builder import BuildReport, build_codec
 from .config import BuildOptions, IndexConfig
+from .encoder import Encoder
 from .errors import InvalidInputError, LateIntError
+from .origins import SuppliedVectors, VectorSource
 from .progress import ProgressArg, progress_bar
 from .state import StateCache
 from .store import Store
@@ -64,14 +67,24 @@ class OptimizeReport:
 class Maintenance:
     """build / optimize / auto-build over one store."""
 
-    def __init__(self, store: Store, cache: StateCache) -> None:
+    def __init__(self, store: Store, cache: StateCache, encoder: Callable[[], Encoder]) -> None:
         self._store = store
         self._cache = cache
+        self._encoder = encoder
 
-    def build(self, options: BuildOptions, *, progress: ProgressArg = False, compact: bool = True) -> BuildReport:
-        """Train the residual codec and re-encode every document, in one transaction."""
+    def build(
+        self,
+        options: BuildOptions,
+        *,
+        vectors: SuppliedVectors | None = None,
+        lossy: bool = False,
+        progress: ProgressArg = False,
+        compact: bool = True,
+    ) -> BuildReport:
+        """Train the residual codec and re-encode every document from its best source, in one
+        transaction (see :mod:`lateint_lite.origins` for ``vectors`` and ``lossy``)."""
         with self._store.write():
-            report = self._build(options, progress)
+            report = self._build(options, progress, vectors, lossy)
         if compact and self._store.free_fraction() > COMPACT_FREE_FRACTION:
             report = self._compacted(report)
         return report
@@ -83,12 +96,19 @@ class Maintenance:
             if config.is_built or self._store.counts()[1] < AUTO_BUILD_TOKENS:
                 return None
             log.info("%s: building automatically (%d tokens)", self._store.path, self._store.counts()[1])
-            report = self._build(BuildOptions(), progress)
+            report = self._build(BuildOptions(), progress, None, False)
         if self._store.free_fraction() > COMPACT_FREE_FRACTION:
             report = self._compacted(report)
         return report
 
-    def optimize(self, *, retrain: bool = False, progress: ProgressArg = False) -> OptimizeReport:
+    def optimize(
+        self,
+        *,
+        retrain: bool = False,
+        vectors: SuppliedVectors | None = None,
+        lossy: bool = False,
+        progress: ProgressArg = False,
+    ) -> OptimizeReport:
         """Build or retrain when due (or asked), else rebuild the lists; then VACUUM."""
         with self._store.write():
             config = self._cache.config()
@@ -98,7 +118,7 @@ class Maintenance:
             if n_docs and reason is not None:
                 action = "retrained" if config.is_built else "built"
                 seed = config.build.seed if config.build else BuildOptions.seed
-                build = self._build(BuildOptions.like(config.codec, seed), progress)
+                build = self._build(BuildOptions.like(config.codec, seed), progress, vectors, lossy)
             elif config.is_built:
                 codec = self._cache.current().codec
                 ivf.replace_all(self._store, ((row.doc_id, codec.cells(row)) for row in self._store.iter_codes()))
@@ -118,8 +138,10 @@ class Maintenance:
             compact_error=error,
         )
 
-    def _build(self, options: BuildOptions, progress: ProgressArg) -> BuildReport:
-        """Decide pooling, build, and record the new configuration; inside the write."""
+    def _build(
+        self, options: BuildOptions, progress: ProgressArg, vectors: SuppliedVectors | None, lossy: bool
+    ) -> BuildReport:
+        """Decide pooling and sources, build, and record the new configuration; inside the write."""
         state = self._cache.current()
         config = state.config
         options = options.validated(config.dim)
@@ -127,25 +149,33 @@ class Maintenance:
         wanted = current_pool if options.pool_factor is None else options.pool_factor
         if wanted != current_pool and current_pool != 1:
             raise InvalidInputError(f"tokens are already pooled by {current_pool}; pooling applies once")
+        source = VectorSource(
+            self._store,
+            state.codec,
+            current_pool=current_pool,
+            target_pool=wanted,
+            encoder=self._encoder,
+            supplied=vectors,
+            lossy=lossy,
+        )
+        source.check_available()
         started = time.perf_counter()
         with progress_bar(progress, self._store.counts()[0], "building") as tick:
             codec, record, report = build_codec(
-                self._store,
-                current=state.codec,
-                options=options,
-                pool_now=wanted if current_pool == 1 else 1,
-                progress=tick,
+                self._store, source=source, dim=config.dim, options=options, pool_factor=wanted, progress=tick
             )
-        self._store.write_config(config.built(codec.spec, record, wanted).to_json())
+        self._store.set_origins(source.learned.items())
+        self._store.write_config(config.built(codec.spec, record, wanted, source.used_stored_codes).to_json())
         log.info(
-            "%s: built %d documents, %d centroids, %d B/token in %.1f s",
+            "%s: built %d documents, %d centroids, %d B/token in %.1f s%s",
             self._store.path,
             report.documents,
             report.n_centroids,
             report.bytes_per_token,
             time.perf_counter() - started,
+            " (lossy: some documents re-encoded from their stored codes)" if source.used_stored_codes else "",
         )
-        return replace(report, pool_factor=wanted)
+        return replace(report, lossy=source.used_stored_codes)
 
     def _compacted(self, report: BuildReport) -> BuildReport:
         seconds, error = self._compact()

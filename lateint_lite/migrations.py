@@ -88,7 +88,11 @@ def _v1_to_v2(store: Store) -> None:
     store.migrate_v1_to_v2(config.to_json(), V1_CONFIG_KEYS)
 
 
-MIGRATIONS: dict[int, Callable[[Store], None]] = {1: _v1_to_v2}
+def _v2_to_v3(store: Store) -> None:
+    store.migrate_v2_to_v3()  # origins stay unknown (NULL); a rebuild finds them out
+
+
+MIGRATIONS: dict[int, Callable[[Store], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(store: Store) -> list[int]:

@@ -204,8 +204,7 @@ def search_request(
         raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {opts.mode!r}")
     if opts.fusion not in FUSIONS:
         raise InvalidInputError(f"fusion must be one of {', '.join(FUSIONS)}, got {opts.fusion!r}")
-    if not isinstance(opts.exact, (bool, np.bool_)):
-        raise InvalidInputError(f"exact must be true or false, got {opts.exact!r}")
+    exact = flag(opts.exact, "exact")
     depth = max(count, HYBRID_DEPTH) if opts.mode == "hybrid" else count
     params = PruningParams.for_k(
         depth,
@@ -218,7 +217,7 @@ def search_request(
         depth=depth,
         mode=opts.mode,
         fusion=opts.fusion,
-        exact=bool(opts.exact),
+        exact=exact,
         conditions=parse_where(opts.where),
         params=params,
     )
@@ -229,6 +228,20 @@ def _number(value: object, what: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
         raise InvalidInputError(f"{what} must be a number, got {value!r}")
     return float(value)
+
+
+def flag(value: object, what: str) -> bool:
+    """A boolean option (numpy booleans accepted)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{what} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def supplied_vectors(value: object) -> Any:
+    """Vectors passed to a rebuild: None, a mapping id -> array, or a function ids -> arrays."""
+    if value is None or isinstance(value, Mapping) or callable(value):
+        return value
+    raise InvalidInputError(f"vectors must be a mapping of id -> array or a function, got {type(value).__name__}")
 
 
 def optional_k(k: object) -> int | None:

@@ -9,6 +9,7 @@ itself lives with the rest of the SQL in :mod:`lateint_lite.store`.
 Versions:
 1. tables, with the configuration spread over ``meta`` keys (0.1.0)
 2. the configuration in one validated JSON row, ``meta['config']``
+3. ``documents.origin``: whether a document's vectors came from its text or were passed in
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .errors import IndexVersionError, NotAnIndexError
 #: "LIlt" as a big-endian 32-bit integer; written once at creation.
 APPLICATION_ID = 0x4C496C74
 #: Current schema version; bump together with a step in migrations.MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The oldest schema version this library can migrate from.
 OLDEST_SUPPORTED = 1
 

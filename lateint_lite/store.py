@@ -44,7 +44,7 @@ CACHE_KIB = 64 * 1024
 #: Largest number of host parameters per statement we generate (SQLite allows 32766).
 PARAM_CHUNK = 900
 
-_SCHEMA_V1 = """
+_SCHEMA = """
 CREATE TABLE meta(
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -56,7 +56,8 @@ CREATE TABLE documents(
     text     TEXT NOT NULL,
     meta     TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(meta)),
     n_tokens INTEGER NOT NULL CHECK (n_tokens > 0),
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    origin   INTEGER CHECK (origin IN (0, 1))
 );
 
 CREATE TABLE doc_tokens(
@@ -138,6 +139,25 @@ class NewDocument:
     codes: bytes | None
     payload: bytes
     pooled: bytes
+    origin: int  # ORIGIN_TEXT or ORIGIN_VECTORS
+
+
+#: ``documents.origin``: the vectors were encoded from the document's text by the index's model...
+ORIGIN_TEXT = 0
+#: ...or were passed in precomputed (there is no text to re-encode them from). NULL: unknown.
+ORIGIN_VECTORS = 1
+
+
+class SourceRow(NamedTuple):
+    """What a build needs to recreate one document's vectors from its best source."""
+
+    doc_id: int
+    ext_id: str
+    text: str
+    origin: int | None
+    n_tokens: int
+    codes: bytes | None
+    payload: bytes
 
 
 def sqlite_vec_version() -> str:
@@ -318,7 +338,7 @@ class Store:
             raise LateIntError(f"{self.path}: already initialized")
         self._conn.execute("PRAGMA journal_mode=WAL")
         with self.write():
-            self._conn.execute(_SCHEMA_V1.format(dim=int(dim)))
+            self._conn.execute(_SCHEMA.format(dim=int(dim)))
             self._put_meta({**meta, CONFIG_KEY: config_json})
             self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             self._set_user_version(SCHEMA_VERSION)
@@ -336,6 +356,11 @@ class Store:
         self._conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in moved_keys])
         self._put_meta({CONFIG_KEY: config_json})
         self._set_user_version(2)
+
+    def migrate_v2_to_v3(self) -> None:
+        """Schema 3: ``documents.origin`` (0 text, 1 precomputed vectors; NULL unknown). Inside :meth:`write`."""
+        self._conn.execute("ALTER TABLE documents ADD COLUMN origin INTEGER CHECK (origin IN (0, 1))")
+        self._set_user_version(3)
 
     def mark_current(self) -> None:
         """Record that the file was brought to the current schema (after a migration)."""
@@ -383,8 +408,8 @@ class Store:
         ids: list[int] = []
         for doc in docs:
             self._conn.execute(
-                "INSERT INTO documents(ext_id, text, meta, n_tokens, added_at) VALUES (?, ?, ?, ?, ?)",
-                (doc.ext_id, doc.text, doc.meta_json, doc.n_tokens, now),
+                "INSERT INTO documents(ext_id, text, meta, n_tokens, added_at, origin) VALUES (?, ?, ?, ?, ?, ?)",
+                (doc.ext_id, doc.text, doc.meta_json, doc.n_tokens, now, doc.origin),
             )
             doc_id = self._conn.last_insert_rowid()
             self._conn.execute(
@@ -471,6 +496,28 @@ class Store:
                 chunk,
             ):
                 yield TokenRow(*row)
+
+    def source_rows(self, doc_ids: Sequence[int]) -> list[SourceRow]:
+        """Text, origin and stored tokens of the given documents, in ``doc_ids`` order."""
+        found: dict[int, SourceRow] = {}
+        for chunk in _chunks([int(i) for i in doc_ids]):
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(
+                "SELECT d.doc_id, d.ext_id, d.text, d.origin, d.n_tokens, CAST(t.codes AS BLOB), "
+                f"CAST(t.payload AS BLOB) FROM documents d JOIN doc_tokens t ON t.doc_id = d.doc_id "
+                f"WHERE d.doc_id IN ({marks})",
+                chunk,
+            ):
+                found[row[0]] = SourceRow(*row)
+        return [found[int(i)] for i in doc_ids if int(i) in found]
+
+    def origin_counts(self) -> dict[int | None, int]:
+        """Number of documents per origin (None: unknown, from files older than schema 3)."""
+        return {o: int(n) for o, n in self._conn.execute("SELECT origin, count(*) FROM documents GROUP BY origin")}
+
+    def set_origins(self, origins: Iterable[tuple[int, int]]) -> None:
+        """Record (doc_id, origin) pairs; inside :meth:`write`."""
+        self._conn.executemany("UPDATE documents SET origin = ? WHERE doc_id = ?", [(o, d) for d, o in origins])
 
     # -- single-vector and lexical ----------------------------------------------------
 

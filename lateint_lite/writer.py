@@ -3,8 +3,10 @@
 A write validates every document first (nothing is read or written for bad
 input), then holds one ``BEGIN IMMEDIATE`` transaction while it encodes and
 inserts in chunks: text, metadata, token payload (through the index's codec),
-inverted-list entries, full-text entry and pooled vector. Any failure rolls
-back the whole call.
+inverted-list entries, full-text entry, pooled vector, and the document's
+origin (encoded from its text, or precomputed vectors) that rebuilds need. Any
+failure rolls back the whole call. Vectors are rounded through int8 first
+(``codecs.canonical``), the precision every build starts from.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from typing import Any
 import numpy as np
 
 from . import ivf
-from .builder import pool_vectors
 from .codecs import TokenCodec, quantize_unit_int8
-from .encoder import Encoder, l2_normalize
+from .encoder import Encoder
 from .errors import DocumentNotFoundError, DuplicateIdError
+from .origins import canonical_supplied, encode_texts
+from .pooling import pool_vectors
 from .progress import ProgressArg, progress_bar
-from .requests import DocumentInput, check_vectors, normalize_ids, positive_int, prepare_documents
+from .requests import DocumentInput, normalize_ids, positive_int, prepare_documents
 from .state import StateCache
-from .store import NewDocument, Store
+from .store import ORIGIN_TEXT, ORIGIN_VECTORS, NewDocument, Store
 
 #: Documents encoded and inserted per step of a write (memory per step, not per call).
 WRITE_CHUNK = 64
@@ -75,14 +78,16 @@ class Writer:
         return removed
 
     def _vectors_for(self, chunk: Sequence[DocumentInput], encoder: Encoder | None) -> list[np.ndarray]:
+        """Canonical vectors (unit, rounded through int8) of a chunk: encoded, or as supplied."""
         pending = [i for i, item in enumerate(chunk) if item.vectors is None]
-        encoded = encoder.encode_documents([chunk[i].text for i in pending]) if encoder and pending else []
         out: list[np.ndarray] = [np.empty(0)] * len(chunk)
-        for i, vectors in zip(pending, encoded, strict=True):
-            out[i] = l2_normalize(check_vectors(vectors, self._dim, f"encoder output for {chunk[i].id!r}"))
+        if encoder is not None and pending:
+            texts, ids = [chunk[i].text for i in pending], [chunk[i].id for i in pending]
+            for i, vectors in zip(pending, encode_texts(encoder, texts, ids, self._dim), strict=True):
+                out[i] = vectors
         for i, item in enumerate(chunk):
             if item.vectors is not None:
-                out[i] = l2_normalize(item.vectors)
+                out[i] = canonical_supplied(item.vectors, self._dim, item.id)
         return out
 
     def _insert(self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[np.ndarray]) -> None:
@@ -98,6 +103,7 @@ class Writer:
                 codes=stored.codes,
                 payload=stored.payload,
                 pooled=quantize_unit_int8(original.mean(axis=0)),
+                origin=ORIGIN_TEXT if item.vectors is None else ORIGIN_VECTORS,
             )
             for item, original, stored in zip(chunk, full, encoded, strict=True)
         ]

@@ -124,8 +124,8 @@ def test_rebuild_retrains_and_keeps_results_close(built):
     rng = np.random.default_rng(8)
     queries = queries_from(docs, rng, 8)
     before = [[h.id for h in idx.search_vectors(q, k=5, exact=True)] for q in queries]
-    report = idx.build(nbits=4, residual_dim=16, seed=2)
-    assert report.nbits == 4
+    report = idx.build(nbits=4, residual_dim=16, seed=2, vectors={d["id"]: d["vectors"] for d in docs})
+    assert report.nbits == 4 and not report.lossy
     after = [[h.id for h in idx.search_vectors(q, k=5, exact=True)] for q in queries]
     overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(before, after, strict=True)])
     assert overlap >= 0.8
@@ -228,8 +228,8 @@ def test_token_pooling_halves_tokens_and_applies_to_later_adds(index_path):
         hit = idx.search_vectors(docs[110]["vectors"][:6], k=1)[0]
         assert hit.id == "d110"
         with pytest.raises(InvalidInputError, match="already pooled"):
-            idx.build(pool_factor=3)
-        idx.build(residual_dim=16)  # retrain keeps the factor and does not pool again
+            idx.build(pool_factor=3, lossy=True)
+        idx.build(residual_dim=16, vectors={d["id"]: d["vectors"] for d in docs})  # keeps the factor, pools once
         assert idx.info().tokens == after + sum(idx.get(f"d{i}").n_tokens for i in range(100, 120))
 
 

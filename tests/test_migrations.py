@@ -88,6 +88,21 @@ def test_v1_file_migrates_and_answers_as_v1_did(tmp_path, name):
         assert len(idx) == expected["info"]["documents"] + 1
 
 
+def test_v2_file_migrates_and_answers_as_v2_did(tmp_path):
+    expected = json.loads((FIXTURES / "v2_expected.json").read_text())["v2_mixed"]
+    path = tmp_path / "v2.lateint"
+    shutil.copyfile(FIXTURES / "v2_mixed.lateint", path)
+    with li.open(path, encoder=HashEncoder(dim=32)) as idx:
+        for run, kwargs in RUNS.items():
+            for query in QUERIES:
+                assert_same_ranking(idx.search(query, k=5, **kwargs), expected["results"][run][query])
+        for query in QUERIES:
+            assert_same_ranking(idx.rerank(query, idx.ids()[:12]), expected["results"]["rerank"][query])
+        info = idx.info().to_dict()
+        assert {k: info[k] for k in STABLE_INFO} == {k: expected["info"][k] for k in STABLE_INFO}
+        assert info["schema_version"] == SCHEMA_VERSION and info["lossy_generations"] == 0
+
+
 def test_read_only_open_of_v1_is_refused_with_the_command_to_migrate(tmp_path):
     path = v1_copy(tmp_path, "v1_built")
     before = path.read_bytes()

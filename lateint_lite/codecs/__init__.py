@@ -13,7 +13,7 @@ from ..config import INT8, RESIDUAL, IndexConfig
 from ..errors import CorruptIndexError
 from ..store import Store
 from .base import CodeMatrix, EncodedDocument, PreparedQuery, PruningIndex, Resident, StoredTokens, TokenCodec
-from .int8 import Int8Codec, TokenMatrix, quantize_unit_int8
+from .int8 import Int8Codec, TokenMatrix, canonical, quantize_unit_int8
 from .residual import ResidualCodec, ResidualRows, train_residual_codec
 
 
@@ -38,6 +38,7 @@ __all__ = [
     "StoredTokens",
     "TokenCodec",
     "TokenMatrix",
+    "canonical",
     "load_codec",
     "quantize_unit_int8",
     "train_residual_codec",
