@@ -155,8 +155,9 @@ class VectorSource:
     def _refusal(self, count: int, example: str | None) -> RebuildSourceError:
         which = f", e.g. {example!r}" if example else ""
         return RebuildSourceError(
-            f"{self._store.path}: {count} document(s){which} were added as precomputed vectors, so there is "
-            "no text to re-encode them from, and rebuilding from their stored codes would quantize a "
+            f"{self._store.path}: {count} document(s){which} were added as precomputed vectors (or, in a file "
+            "from before schema 3, their text does not reproduce their stored tokens), so there is no text "
+            "to re-encode them from, and rebuilding from their stored codes would quantize a "
             "quantization. Pass their vectors again (build(vectors={id: array} or a function ids -> arrays)), "
             "or opt into a lossy rebuild (build(lossy=True), `lateint build --lossy`); info().lossy_generations "
             "counts lossy rebuilds"

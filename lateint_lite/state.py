@@ -31,7 +31,8 @@ class StateCache:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # config and codec (quick to load; writers need them)
+        self._resident_lock = threading.Lock()  # resident search data (slow to load; searches only)
         self._config: tuple[int, IndexConfig] | None = None
         self._state: IndexState | None = None
         self._resident: tuple[int, Resident] | None = None
@@ -63,8 +64,9 @@ class StateCache:
     def resident(self) -> tuple[IndexState, Resident]:
         """State plus what searches keep in memory; inside a snapshot."""
         key = self._store.write_counter()
-        with self._lock:
-            state = self._current(key)
+        with self._resident_lock:
+            with self._lock:
+                state = self._current(key)
             if self._resident is None or self._resident[0] != key:
                 self._resident = (key, state.codec.load_resident(self._store))
             return state, self._resident[1]
@@ -72,12 +74,13 @@ class StateCache:
     def all_tokens(self) -> StoredTokens:
         """Every document's tokens, for exhaustive search; inside a snapshot."""
         key = self._store.write_counter()
-        with self._lock:
-            state = self._current(key)
+        with self._resident_lock:
+            with self._lock:
+                state = self._current(key)
             if self._all_tokens is None or self._all_tokens[0] != key:
                 self._all_tokens = (key, state.codec.all_tokens(self._store))
             return self._all_tokens[1]
 
     def clear(self) -> None:
-        with self._lock:
+        with self._resident_lock, self._lock:
             self._config = self._state = self._resident = self._all_tokens = None
