@@ -29,6 +29,7 @@ import numpy as np
 from benchutil import write_section
 from synthetic import HardGenerator, exact_top, recall_at
 
+import lateint_lite as li
 from lateint_lite.clustering import plaid_centroid_count, train_codebook
 from lateint_lite.codecs.residual import ResidualCodec, _bucket_tables, _orthonormal_basis, _quantized_codebook
 from lateint_lite.kernels import maxsim_f32
@@ -47,6 +48,7 @@ class Variant:
     centroid_rule: Callable[[int], int] = plaid_centroid_count
     weights: str = "quantile"  # bucket values: "quantile" midpoints or conditional "mean"s (Lloyd)
     centroids_only: bool = False
+    token_scale: bool = False  # quantize r/|r| and store |r| per token (float16, +2 B)
 
 
 def train(variant: Variant, vectors: np.ndarray, seed: int) -> ResidualCodec:
@@ -60,6 +62,8 @@ def train(variant: Variant, vectors: np.ndarray, seed: int) -> ResidualCodec:
     if variant.int8_centroids:
         book = _quantized_codebook(book)
     residuals = heldout - book.centroids[book.assign(heldout)]
+    if variant.token_scale:
+        residuals = residuals / np.maximum(np.linalg.norm(residuals, axis=1, keepdims=True), 1e-12)
     dim = vectors.shape[1]
     r = dim if variant.residual_dim is None or variant.residual_dim >= dim else variant.residual_dim
     basis = None if r == dim else _orthonormal_basis(residuals, r)
@@ -86,12 +90,38 @@ def decoded(variant: Variant, codec: ResidualCodec, vectors: np.ndarray) -> np.n
     out = np.empty_like(vectors)
     for lo in range(0, len(vectors), 200_000):
         chunk = vectors[lo : lo + 200_000]
+        if variant.token_scale:
+            out[lo : lo + len(chunk)] = _scaled_round_trip(codec, chunk)
+            continue
         codes, packed = codec.encode_tokens(chunk)
         if variant.centroids_only:
             out[lo : lo + len(chunk)] = codec.codebook.centroids[codes.astype(np.int64)]
         else:
             out[lo : lo + len(chunk)] = codec.decode_tokens(codes, packed)
     return out
+
+
+def _scaled_round_trip(codec: ResidualCodec, vectors: np.ndarray) -> np.ndarray:
+    """Encode r/|r| with the codec's buckets, keep |r| as float16, decode C + |r| B w, renormalize."""
+    from lateint_lite.kernels import decode_residuals, encode_residuals
+
+    codes = codec.codebook.assign(vectors)
+    centroids = codec.codebook.centroids[codes]
+    residual = vectors - centroids
+    norms = np.linalg.norm(residual, axis=1, keepdims=True)
+    unit = residual / np.maximum(norms, 1e-12)
+    packed = encode_residuals(
+        unit,
+        np.zeros(len(unit), np.int64),
+        np.zeros((1, unit.shape[1]), np.float32),
+        codec.basis,
+        codec.cutoffs,
+        codec.nbits,
+    )
+    w = decode_residuals(packed, codec.weights, codec.nbits)
+    back = w if codec.basis is None else w @ codec.basis.T
+    out = centroids + norms.astype(np.float16).astype(np.float32) * back
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 def scores_top(queries: list[np.ndarray], vectors: np.ndarray, offsets: np.ndarray, k: int) -> list[list[int]]:
@@ -112,6 +142,9 @@ VARIANTS = [
     Variant("4x centroids", centroid_rule=lambda n: 4 * plaid_centroid_count(n)),
     Variant("1/4 centroids", centroid_rule=lambda n: plaid_centroid_count(n) // 4),
     Variant("4-bit (66 B/token at dim 128)", nbits=4),
+    Variant("1-bit, 256 residual directions", nbits=1, residual_dim=256),
+    Variant("per-token residual scale (float16, +2 B)", token_scale=True),
+    Variant("per-token scale + conditional means", token_scale=True, weights="mean"),
 ]
 
 
@@ -119,11 +152,11 @@ def bytes_per_token(variant: Variant, dim: int) -> float:
     if variant.centroids_only:
         return 2
     r = dim if variant.residual_dim is None else min(variant.residual_dim, dim)
-    return 2 + r * variant.nbits / 8
+    return 2 + r * variant.nbits / 8 + (2 if variant.token_scale else 0)
 
 
-def synthetic(n_docs: int, seeds: list[int]) -> str:
-    gen = HardGenerator(dim=128)
+def synthetic(n_docs: int, seeds: list[int], only: str | None, noise: float) -> str:
+    gen = HardGenerator(dim=128, noise=noise)
     docs = [gen.document(i) for i in range(n_docs)]
     queries = [gen.query(q, n_docs)[0] for q in range(200)]
     vectors = np.concatenate(docs)
@@ -131,6 +164,8 @@ def synthetic(n_docs: int, seeds: list[int]) -> str:
     truth = exact_top(queries, docs, 100)
     rows = []
     for variant in VARIANTS:
+        if only and only not in variant.label:
+            continue
         r10, r100 = [], []
         started = time.perf_counter()
         for seed in seeds:
@@ -144,10 +179,62 @@ def synthetic(n_docs: int, seeds: list[int]) -> str:
         )
         print(rows[-1], flush=True)
     return (
-        f"HardGenerator, {n_docs:,} documents ({len(vectors):,} tokens, dim 128), 200 queries; exhaustive MaxSim over "
+        f"HardGenerator (noise {noise}), {n_docs:,} documents ({len(vectors):,} tokens, dim 128), 200 queries; "
+        "exhaustive MaxSim over "
         f"decoded vectors, recall against float32 exact MaxSim; mean ± std over seeds {seeds}.\n\n"
         "| codec variant | B/token | centroids | recall@10 | recall@100 | s |\n|---|---|---|---|---|---|\n"
         + "\n".join(rows)
+    )
+
+
+def beir(index: Path, dataset_dir: Path, seeds: list[int], only: str | None) -> str:
+    """Codec variants on the canonical token vectors of an unbuilt (int8) index: exact nDCG@10."""
+    from lateint_lite.codecs import Int8Codec
+    from lateint_lite.evaluation import load_beir, metrics
+
+    dataset = load_beir(dataset_dir)
+    with li.open(index, readonly=True) as idx:
+        if idx.is_built:
+            raise SystemExit(f"{index} is built; give an unbuilt (int8) index of the dataset")
+        rows = list(idx._store.iter_token_payloads())
+        codec = Int8Codec(idx.dim)
+        docs = [codec.decode(row) for row in rows]
+        by_id = idx._store.documents_by_doc_ids([row.doc_id for row in rows])
+        ids = [by_id[row.doc_id].ext_id for row in rows]
+        items = list(dataset.queries.items())
+        queries = [
+            q / np.linalg.norm(q, axis=1, keepdims=True) for q in idx.encoder.encode_queries([t for _, t in items])
+        ]
+    vectors = np.concatenate(docs)
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
+
+    def ndcg(decoded_vectors: np.ndarray) -> float:
+        run = {}
+        for (qid, _), q in zip(items, queries, strict=True):
+            scores = maxsim_f32(q, decoded_vectors, offsets)
+            top = np.argsort(-scores, kind="stable")[:100]
+            run[qid] = {ids[i]: float(100 - r) for r, i in enumerate(top)}
+        return 100 * metrics(run, dataset.qrels)["ndcg_at_10"]
+
+    out = [f"| float (canonical int8 tokens, no codec) | {4 * vectors.shape[1] + 4} | - | {ndcg(vectors):.2f} | |"]
+    print(out[-1], flush=True)
+    for variant in VARIANTS:
+        if only and only not in variant.label:
+            continue
+        values = []
+        for seed in seeds:
+            trained = train(variant, vectors, seed)
+            values.append(ndcg(decoded(variant, trained, vectors)))
+        out.append(
+            f"| {variant.label} | {bytes_per_token(variant, vectors.shape[1]):.0f} | {trained.codebook.size:,} "
+            f"| {np.mean(values):.2f} ± {np.std(values):.2f} | {' / '.join(f'{v:.2f}' for v in values)} |"
+        )
+        print(out[-1], flush=True)
+    return (
+        f"{dataset.name}: {len(docs):,} documents, {len(vectors):,} tokens (dim {vectors.shape[1]}), "
+        f"{len(items)} test queries; exhaustive MaxSim over decoded vectors, nDCG@10, "
+        f"mean ± std over seeds {seeds}.\n\n"
+        "| codec variant | B/token | centroids | nDCG@10 | per seed |\n|---|---|---|---|---|\n" + "\n".join(out)
     )
 
 
@@ -155,10 +242,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--only", help="run only the variants whose label contains this text")
+    parser.add_argument("--noise", type=float, default=HardGenerator().noise, help="HardGenerator noise")
+    parser.add_argument("--index", type=Path, help="an unbuilt (int8) index of a BEIR dataset (with --dataset)")
+    parser.add_argument("--dataset", type=Path)
+    parser.add_argument("--title", default="Codec loss by cause (bench_codec.py)")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
-    body = synthetic(args.docs, args.seeds)
-    write_section(args.write, "Codec loss by cause (bench_codec.py)", body)
+    parts = []
+    if args.docs:
+        parts.append(synthetic(args.docs, args.seeds, args.only, args.noise))
+    if args.index and args.dataset:
+        parts.append(beir(args.index, args.dataset, args.seeds, args.only))
+    write_section(args.write, args.title, "\n\n".join(parts))
 
 
 if __name__ == "__main__":
