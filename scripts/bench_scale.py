@@ -22,11 +22,10 @@ import argparse
 import multiprocessing
 import re
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from benchutil import machine, percentiles
+from synthetic import Generator, VectorsOnly
 
 import lateint_lite as li
 from lateint_lite.clustering import plaid_centroid_count
@@ -37,61 +36,6 @@ HEADER = (
     "| file MiB | B/token | open + load s | RSS after load MiB (fresh process) | pruned p50/p95 ms | exhaustive p50 ms "
     "| speedup | date |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
-
-
-class VectorsOnly:
-    """Encoder identity for an index fed only precomputed vectors."""
-
-    def __init__(self, dim: int) -> None:
-        self._dim = dim
-
-    name = "synthetic"
-
-    @property
-    def fingerprint(self) -> str:
-        return f"synthetic-dim{self._dim}"
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def encode_documents(self, texts: Sequence[str], **_: object) -> list[np.ndarray]:
-        raise RuntimeError("synthetic index: pass vectors")
-
-    def encode_queries(self, texts: Sequence[str], **_: object) -> list[np.ndarray]:
-        raise RuntimeError("synthetic index: pass vectors")
-
-
-class Generator:
-    """Clustered unit token vectors, reproducible per document number."""
-
-    def __init__(self, dim: int, seed: int = 0, n_topics: int = 4096, cosine: float = 0.75) -> None:
-        rng = np.random.default_rng(seed)
-        centres = rng.standard_normal((n_topics, dim)).astype(np.float32)
-        self.centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
-        self.sigma = float(np.sqrt((1 / cosine**2 - 1) / dim))
-        self.seed = seed
-        self.dim = dim
-
-    def document(self, number: int) -> tuple[np.ndarray, np.ndarray]:
-        """(token vectors, topics) of document ``number``."""
-        rng = np.random.default_rng((self.seed, number))
-        topics = rng.choice(len(self.centres), size=3, replace=False)
-        n = int(rng.integers(50, 151))
-        tokens = self.centres[rng.choice(topics, n)] + self.sigma * rng.standard_normal((n, self.dim))
-        return (tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32), topics
-
-    def query(self, number: int, n_tokens: int = 32) -> np.ndarray:
-        rng = np.random.default_rng((self.seed, 10**9 + number))
-        _, topics = self.document(int(rng.integers(0, 10**6)))
-        tokens = self.centres[rng.choice(topics, n_tokens)] + self.sigma * rng.standard_normal((n_tokens, self.dim))
-        return (tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32)
-
-    def batch(self, start: int, stop: int) -> list[dict]:
-        return [
-            {"id": f"doc{i}", "text": f"synthetic document {i}", "vectors": self.document(i)[0]}
-            for i in range(start, stop)
-        ]
 
 
 def rss_mib() -> float:
