@@ -179,6 +179,8 @@ class Store:
         self.readonly = readonly
         if not create and not Path(self.path).exists():
             raise NotAnIndexError(f"{self.path}: no such index (create it with `lateint init` or create=True)")
+        if Path(self.path).is_dir():
+            raise NotAnIndexError(f"{self.path}: is a directory, not an index file")
         if create and readonly:
             raise LateIntError("an index cannot be created read-only")
         self._local = threading.local()

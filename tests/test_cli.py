@@ -215,3 +215,9 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     exec(compile(block, "README.md", "exec"), namespace)
     assert (tmp_path / "docs.lateint").exists()
     assert namespace["reranked"][0].id == "a2"
+
+
+def test_a_directory_is_not_an_index(tmp_path, capsys):
+    assert main(["search", str(tmp_path), "query"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lateint: error:") and "is a directory" in err and "Traceback" not in err
