@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -21,44 +20,53 @@ def seeded_index(path, build=True):
             idx.build(residual_dim=16)
 
 
+#: Fixed amounts of work; the time bound is only there so that a hang fails instead of stalling CI.
+GROUPS = 24
+SEARCHES = 40
+TIME_BOUND_S = 300.0
+
+
 @pytest.mark.parametrize("build", [False, True])
 def test_threads_share_one_index_while_it_is_written(index_path, build):
     seeded_index(index_path, build)
     errors: list[BaseException] = []
-    counts = {"reads": 0}
-    stop = time.monotonic() + 3.0
+    done = {"reads": 0}
     with li.open(index_path, encoder=HashEncoder(dim=DIM)) as idx:
 
         def search_loop(seed: int) -> None:
             rng = np.random.default_rng(seed)
             try:
-                while time.monotonic() < stop:
-                    group = int(rng.integers(0, 60))
+                for _ in range(SEARCHES):
+                    group = int(rng.integers(0, 40 + GROUPS))
                     hits = idx.search_vectors(
                         rng.standard_normal((4, DIM)).astype(np.float32), k=8, where={"group": group}
                     )
                     assert len(hits) in (0, GROUP)
-                    counts["reads"] += 1
+                    done["reads"] += 1
             except BaseException as exc:  # re-raised in the main thread
                 errors.append(exc)
 
         threads = [threading.Thread(target=search_loop, args=(i,)) for i in range(4)]
         for t in threads:
             t.start()
-        group = 40
-        while time.monotonic() < stop:
+        for group in range(40, 40 + GROUPS):
             idx.add(group_docs(group))
             idx.delete([d["id"] for d in group_docs(group - 1)])
-            group += 1
         for t in threads:
-            t.join()
+            t.join(timeout=TIME_BOUND_S)
+        assert not any(t.is_alive() for t in threads), "readers did not finish within the time bound"
     assert not errors, errors[0]
-    assert counts["reads"] > 10
+    assert done["reads"] == 4 * SEARCHES
+    with li.open(index_path, encoder=HashEncoder(dim=DIM)) as idx:
+        assert len(idx) == 39 * GROUP + GROUP  # groups 0..38 remain, plus the last one added
 
 
 def test_processes_read_consistent_snapshots_while_one_writes(index_path):
     seeded_index(index_path)
-    writes, reads, errors, partial = run_reader_writer(str(index_path), seconds=6.0)
+    writes, reads, errors, partial = run_reader_writer(
+        str(index_path), seconds=TIME_BOUND_S, groups=GROUPS, searches=SEARCHES
+    )
     print(f"concurrency: {writes} writes, {reads} reads, {errors} errors, {partial} inconsistent results")
-    assert writes > 5 and reads > 20
+    expected_writes = sum(1 + (g % 3 == 0) + (g % 4 == 0) for g in range(1000, 1000 + GROUPS))
+    assert writes == expected_writes and reads == 2 * 2 * SEARCHES  # all of the fixed work was done
     assert errors == 0 and partial == 0

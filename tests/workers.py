@@ -27,13 +27,14 @@ def group_docs(group: int, version: int = 0) -> list[dict]:
     ]
 
 
-def writer(path: str, seconds: float, queue) -> None:
-    """Add, upsert and delete whole groups, one transaction each, for ``seconds``."""
+def writer(path: str, seconds: float, queue, groups: int | None = None) -> None:
+    """Add, upsert and delete whole groups, one transaction each: ``groups`` of them
+    (stopping early only at ``seconds``), or as many as ``seconds`` allow."""
     writes = 0
     deadline = time.monotonic() + seconds
     with li.open(path, encoder=HashEncoder(dim=DIM)) as idx:
         group = 1000
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (groups is None or group < 1000 + groups):
             idx.add(group_docs(group))
             writes += 1
             if group % 3 == 0:
@@ -46,13 +47,14 @@ def writer(path: str, seconds: float, queue) -> None:
     queue.put(("writer", writes, 0, 0))
 
 
-def reader(path: str, seconds: float, seed: int, queue) -> None:
-    """Search while the writer commits; every group must be seen whole or not at all."""
+def reader(path: str, seconds: float, seed: int, queue, searches: int | None = None) -> None:
+    """Search while the writer commits; every group must be seen whole or not at all.
+    ``searches`` pairs of searches (stopping early only at ``seconds``), or as many as fit."""
     rng = np.random.default_rng(seed)
     reads = errors = partial = 0
     deadline = time.monotonic() + seconds
     with li.open(path, encoder=HashEncoder(dim=DIM), readonly=True) as idx:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (searches is None or reads < 2 * searches):
             try:
                 group = int(rng.integers(1000, 1000 + 400))
                 hits = idx.search_vectors(
@@ -71,12 +73,17 @@ def reader(path: str, seconds: float, seed: int, queue) -> None:
     queue.put(("reader", reads, errors, partial))
 
 
-def run_reader_writer(path: str, seconds: float, readers: int = 2) -> tuple[int, int, int, int]:
-    """One writer and ``readers`` reader processes on ``path``: (writes, reads, errors, inconsistent)."""
+def run_reader_writer(
+    path: str, seconds: float, readers: int = 2, groups: int | None = None, searches: int | None = None
+) -> tuple[int, int, int, int]:
+    """One writer and ``readers`` reader processes on ``path``: (writes, reads, errors, inconsistent).
+
+    Benchmarks give ``seconds`` only (throughput); tests give fixed ``groups`` and
+    ``searches`` with ``seconds`` as a generous bound, and check the counts were done."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=writer, args=(path, seconds, queue))]
-    procs += [ctx.Process(target=reader, args=(path, seconds, seed, queue)) for seed in range(1, readers + 1)]
+    procs = [ctx.Process(target=writer, args=(path, seconds, queue, groups))]
+    procs += [ctx.Process(target=reader, args=(path, seconds, seed, queue, searches)) for seed in range(1, readers + 1)]
     for p in procs:
         p.start()
     results = [queue.get(timeout=600) for _ in procs]
