@@ -65,12 +65,15 @@ class CodecSpec:
 
 @dataclass(frozen=True)
 class BuildRecord:
-    """What the last build saw: when, how many tokens and documents, which seed."""
+    """What the last build saw: when, how many tokens and documents, which seed, and how
+    much of a token its centroid explains (mean token-to-centroid cosine on held-out tokens;
+    None in files built before it was recorded)."""
 
     at: float
     tokens: int
     documents: int
     seed: int
+    centroid_cosine: float | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class IndexConfig:
         if record is not None and not (
             isinstance(record.at, (int, float))
             and all(_is_int(v) and v >= 0 for v in (record.tokens, record.documents, record.seed))
+            and (record.centroid_cosine is None or isinstance(record.centroid_cosine, (int, float)))
         ):
             raise bad("build record")
 

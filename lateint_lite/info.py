@@ -30,6 +30,7 @@ class IndexInfo:
     pool_factor: int
     skiplist: str | list[str]
     tokens_at_build: int | None
+    centroid_cosine: float | None  # mean token-to-centroid cosine at the last build (how much codes alone explain)
     lossy_generations: int  # rebuilds since the last lossless one that re-encoded stored codes
     vector_documents: int  # documents added as precomputed vectors (no text to re-encode)
     optimize_recommended: bool
@@ -73,6 +74,7 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         pool_factor=config.pool_factor,
         skiplist=_describe_skiplist(config.skiplist),
         tokens_at_build=None if codec.kind == INT8 or config.build is None else config.build.tokens,
+        centroid_cosine=None if config.build is None else config.build.centroid_cosine,
         lossy_generations=config.lossy_generations,
         vector_documents=store.origin_counts().get(ORIGIN_VECTORS, 0),
         optimize_recommended=reason is not None,

@@ -66,6 +66,7 @@ def test_build_reports_and_compresses(built):
     assert info.bytes_per_token == pytest.approx(6.0)
     assert info.n_centroids == report.n_centroids > 1
     assert info.documents == len(docs)
+    assert 0.0 < report.centroid_cosine <= 1.0 and info.centroid_cosine == report.centroid_cosine
 
 
 def test_keep_everything_pruning_equals_exhaustive(built):
