@@ -92,10 +92,10 @@ class Maintenance:
     def auto_build(self, *, progress: ProgressArg = False) -> BuildReport | None:
         """Build an unbuilt index that holds ``AUTO_BUILD_TOKENS`` tokens; None when not due."""
         with self._store.write():
-            config = self._cache.config()
-            if config.is_built or self._store.counts()[1] < AUTO_BUILD_TOKENS:
+            n_tokens = self._store.counts()[1]
+            if self._cache.config().is_built or n_tokens < AUTO_BUILD_TOKENS:
                 return None
-            log.info("%s: building automatically (%d tokens)", self._store.path, self._store.counts()[1])
+            log.info("%s: building automatically (%d tokens)", self._store.path, n_tokens)
             report = self._build(BuildOptions(), progress, None, False)
         if self._store.free_fraction() > COMPACT_FREE_FRACTION:
             report = self._compacted(report)

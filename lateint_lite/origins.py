@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .codecs import Int8Codec, TokenCodec, canonical
+from .codecs import TokenCodec, canonical
 from .encoder import Encoder, l2_normalize
 from .errors import RebuildSourceError
 from .pooling import pool_vectors
@@ -71,7 +71,7 @@ class VectorSource:
         """``current_pool``: the pooling of the stored tokens; ``target_pool``: of the rebuilt ones."""
         self._store = store
         self._current = current
-        self._from_stored = isinstance(current, Int8Codec)  # int8 tokens are a lossless source
+        self._from_stored = current.is_lossless_source
         self._current_pool = current_pool
         self._target_pool = target_pool
         # stored tokens are pooled already, unless pooling starts with this build

@@ -65,12 +65,6 @@ class PruningParams:
         )
 
 
-def rank_scores(doc_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(doc_ids, scores) of the k best, best first."""
-    best = top_k(scores, k)
-    return doc_ids[best], scores[best]
-
-
 def exhaustive_search(
     codec: TokenCodec, query: PreparedQuery, tokens: StoredTokens, k: int, allowed: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -114,4 +108,6 @@ def plaid_search(
     full = centroid_maxsim(scores_t, codes.codes, codes.offsets, candidates, None, trusted=True)
     candidates = candidates[top_k(full, max(k, params.ndocs // 4))]
     rows = fetch_rows(np.sort(codes.doc_ids[candidates]))
-    return rank_scores(rows.doc_ids, codec.score(query, rows), k)
+    scores = codec.score(query, rows)
+    best = top_k(scores, k)
+    return rows.doc_ids[best], scores[best]

@@ -97,6 +97,12 @@ class TokenCodec(ABC):
         """Dimension of the token vectors."""
 
     @property
+    def is_lossless_source(self) -> bool:
+        """Whether decoded stored tokens are as good as the vectors that were stored (a build
+        may start from them); lossy codecs make rebuilds go back to the text or the caller."""
+        return False
+
+    @property
     def supports_pruning(self) -> bool:
         """Whether the codec keeps centroid codes and inverted lists (PLAID pruning)."""
         return False

@@ -117,6 +117,10 @@ class Int8Codec(TokenCodec):
     def dim(self) -> int:
         return self._dim
 
+    @property
+    def is_lossless_source(self) -> bool:
+        return True  # decoding gives exactly canonical() of what was stored
+
     def encode(self, vectors: Sequence[np.ndarray]) -> list[EncodedDocument]:
         return [EncodedDocument(len(v), None, encode_int8(v), None) for v in vectors]
 
