@@ -148,6 +148,11 @@ VARIANTS = [
 ]
 
 
+def selected(variant: Variant, only: list[str] | None) -> bool:
+    """Whether ``--only`` (any of its texts in the label) keeps this variant."""
+    return not only or any(text in variant.label for text in only)
+
+
 def bytes_per_token(variant: Variant, dim: int) -> float:
     if variant.centroids_only:
         return 2
@@ -155,7 +160,7 @@ def bytes_per_token(variant: Variant, dim: int) -> float:
     return 2 + r * variant.nbits / 8 + (2 if variant.token_scale else 0)
 
 
-def synthetic(n_docs: int, seeds: list[int], only: str | None, noise: float) -> str:
+def synthetic(n_docs: int, seeds: list[int], only: list[str] | None, noise: float) -> str:
     gen = HardGenerator(dim=128, noise=noise)
     docs = [gen.document(i) for i in range(n_docs)]
     queries = [gen.query(q, n_docs)[0] for q in range(200)]
@@ -164,7 +169,7 @@ def synthetic(n_docs: int, seeds: list[int], only: str | None, noise: float) -> 
     truth = exact_top(queries, docs, 100)
     rows = []
     for variant in VARIANTS:
-        if only and only not in variant.label:
+        if not selected(variant, only):
             continue
         r10, r100 = [], []
         started = time.perf_counter()
@@ -187,7 +192,7 @@ def synthetic(n_docs: int, seeds: list[int], only: str | None, noise: float) -> 
     )
 
 
-def beir(index: Path, dataset_dir: Path, seeds: list[int], only: str | None) -> str:
+def beir(index: Path, dataset_dir: Path, seeds: list[int], only: list[str] | None) -> str:
     """Codec variants on the canonical token vectors of an unbuilt (int8) index: exact nDCG@10."""
     from lateint_lite.codecs import Int8Codec
     from lateint_lite.evaluation import load_beir, metrics
@@ -219,7 +224,7 @@ def beir(index: Path, dataset_dir: Path, seeds: list[int], only: str | None) -> 
     out = [f"| float (canonical int8 tokens, no codec) | {4 * vectors.shape[1] + 4} | - | {ndcg(vectors):.2f} | |"]
     print(out[-1], flush=True)
     for variant in VARIANTS:
-        if only and only not in variant.label:
+        if not selected(variant, only):
             continue
         values = []
         for seed in seeds:
@@ -242,7 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--only", help="run only the variants whose label contains this text")
+    parser.add_argument("--only", nargs="+", help="run only the variants whose label contains one of these texts")
     parser.add_argument("--noise", type=float, default=HardGenerator().noise, help="HardGenerator noise")
     parser.add_argument("--index", type=Path, help="an unbuilt (int8) index of a BEIR dataset (with --dataset)")
     parser.add_argument("--dataset", type=Path)

@@ -34,14 +34,12 @@ QUERIES = 200
 #: label -> search options (k=10); "default" is whatever the library does without options
 SETTINGS: dict[str, dict[str, Any]] = {
     "default": {},
-    "PLAID k<=10 (1 cell, 0.5, 256)": {"ncells": 1, "threshold": 0.5, "ndocs": 256},
-    "PLAID k<=100 (2, 0.45, 1024)": {"ncells": 2, "threshold": 0.45, "ndocs": 1024},
-    "1 cell, 0.45, 1024": {"ncells": 1, "threshold": 0.45, "ndocs": 1024},
+    "1 cell, 0.5, 256": {"ncells": 1, "threshold": 0.5, "ndocs": 256},
     "2 cells, 0.45, 512": {"ncells": 2, "threshold": 0.45, "ndocs": 512},
-    "1 cell, 0.45, 512": {"ncells": 1, "threshold": 0.45, "ndocs": 512},
+    "2 cells, 0.45, 1024": {"ncells": 2, "threshold": 0.45, "ndocs": 1024},
+    "4 cells, 0.45, 1024": {"ncells": 4, "threshold": 0.45, "ndocs": 1024},
     "4 cells, 0.4, 4096": {"ncells": 4, "threshold": 0.4, "ndocs": 4096},
     "2 cells, no threshold, 1024": {"ncells": 2, "threshold": float("-inf"), "ndocs": 1024},
-    "4 cells, no threshold, 2048": {"ncells": 4, "threshold": float("-inf"), "ndocs": 2048},
     "8 cells, no threshold, 4096": {"ncells": 8, "threshold": float("-inf"), "ndocs": 4096},
 }
 
