@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._version import __version__
+from .boundary import translate
 from .config import AUTO, DEFAULT_NBITS, DEFAULT_RESIDUAL_DIM, DEFAULT_SEED, NBITS
 from .errors import LateIntError
 from .evaluation import DEFAULT_MODES as DEFAULT_EVAL_MODES
@@ -235,6 +236,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # anything else still ends in one line (docs/errors.md)
+        mapped = translate(exc, "lateint")
+        print(f"lateint: error: {mapped}", file=sys.stderr)
+        return mapped.exit_code if isinstance(mapped, LateIntError) else 1
 
 
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:

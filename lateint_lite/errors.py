@@ -1,8 +1,11 @@
 """Exceptions raised by lateint-lite.
 
-Every error a caller can cause is a :class:`LateIntError`; the CLI prints its
-message on one line and exits non-zero. Input errors also subclass the matching
-built-in (``ValueError``, ``KeyError``) so generic handlers keep working.
+Every exception that leaves the public API is a :class:`LateIntError` (foreign
+exceptions are translated at the boundary, :mod:`lateint_lite.boundary`, with
+the original chained as ``__cause__``); the CLI prints its message on one line
+and exits with its ``exit_code`` (docs/errors.md). Input errors also subclass
+the matching built-in (``ValueError``, ``KeyError``) so generic handlers keep
+working.
 """
 
 from __future__ import annotations
@@ -54,7 +57,32 @@ class EmptyIndexError(LateIntError):
 
 
 class ReadOnlyError(LateIntError):
-    """A write was attempted on an index opened read-only."""
+    """A write was attempted on an index opened read-only, or on a file (or directory) the
+    process may not write: read-only media, permissions."""
+
+    exit_code = 77  # EX_NOPERM
+
+
+class StorageError(LateIntError):
+    """The file system or SQLite failed to read or write the file (I/O error)."""
+
+    exit_code = 74  # EX_IOERR
+
+
+class DiskFullError(StorageError):
+    """The disk (or quota) is full; the transaction was rolled back and nothing was written."""
+
+
+class IndexBusyError(LateIntError):
+    """Another connection held the write lock longer than the busy timeout."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+
+class InternalError(LateIntError):
+    """An unexpected failure inside the library (a bug: please report it with the chained cause)."""
+
+    exit_code = 70  # EX_SOFTWARE
 
 
 class ExtensionError(LateIntError):

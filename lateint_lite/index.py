@@ -22,6 +22,7 @@ import numpy as np
 
 from ._version import __version__
 from .binding import EncoderBinding, identity_of
+from .boundary import guarded
 from .builder import BuildReport
 from .config import BuildOptions, IndexConfig
 from .documents import Document, Hit
@@ -42,6 +43,7 @@ from .requests import (
     normalize_text,
     normalize_texts,
     optional_k,
+    optional_seconds,
     search_request,
     supplied_vectors,
     with_overrides,
@@ -49,10 +51,11 @@ from .requests import (
 from .schema import FileState
 from .searcher import Searcher
 from .state import StateCache
-from .store import Store, sqlite_vec_version
+from .store import DEFAULT_BUSY_TIMEOUT_S, Store, sqlite_vec_version
 from .writer import WRITE_CHUNK, Writer
 
 
+@guarded
 def open(
     path: str | os.PathLike[str],
     *,
@@ -63,6 +66,7 @@ def open(
     threads: int | None = None,
     auto_build: bool = True,
     skiplist: str | Sequence[str] | None = None,
+    busy_timeout: float | None = DEFAULT_BUSY_TIMEOUT_S,
 ) -> Index:
     """Open (or with ``create=True`` create) an index file.
 
@@ -76,9 +80,12 @@ def open(
     the default keeps the model manifest's choice. A file written by an older
     schema is migrated in one transaction (a read-only open refuses it with
     :class:`~lateint_lite.errors.MigrationRequiredError`).
+    ``busy_timeout``: seconds a write waits for another connection's write (a
+    build of a large index takes minutes; None waits forever) before
+    :class:`~lateint_lite.errors.IndexBusyError`; reads never wait.
     """
     chosen_skiplist = resolve_skiplist(skiplist)
-    store = Store(path, create=create, readonly=readonly)
+    store = Store(path, create=create, readonly=readonly, busy_timeout=optional_seconds(busy_timeout, "busy_timeout"))
     try:
         if store.state is FileState.EMPTY:
             if not create:
@@ -99,6 +106,7 @@ def open(
         raise
 
 
+@guarded
 def migrate(path: str | os.PathLike[str]) -> list[int]:
     """Bring an index file written by an older schema to the current one, in one transaction.
 
@@ -150,6 +158,7 @@ class Index:
     def path(self) -> str:
         return self._store.path
 
+    @guarded
     def close(self) -> None:
         """Release the file; the Index must not be used afterwards."""
         self._cache.clear()
@@ -161,41 +170,49 @@ class Index:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @guarded
     def __len__(self) -> int:
         return self._store.counts()[0]
 
+    @guarded
     def __contains__(self, doc_id: object) -> bool:
         return self._store.document_by_ext_id(normalize_id(doc_id)) is not None
 
     # -- model and configuration ------------------------------------------------------
 
     @property
+    @guarded
     def dim(self) -> int:
         return self._dim
 
     @property
+    @guarded
     def encoder(self) -> Encoder:
         """The text encoder, loaded on first use and checked against the file."""
         return self._encoder.get()
 
     @property
+    @guarded
     def config(self) -> IndexConfig:
         """The index configuration of the latest committed generation."""
         with self._store.snapshot():
             return self._cache.config()
 
     @property
+    @guarded
     def pool_factor(self) -> int:
         """Token pooling factor applied to stored documents (1: every token kept)."""
         return self.config.pool_factor
 
     @property
+    @guarded
     def is_built(self) -> bool:
         """Whether documents are stored with the residual codec (after :meth:`build`)."""
         return self.config.is_built
 
     # -- writes ---------------------------------------------------------------------
 
+    @guarded
     def add(
         self, docs: Iterable[Mapping[str, Any]], *, progress: ProgressArg = False, batch_size: int = WRITE_CHUNK
     ) -> list[str]:
@@ -210,6 +227,7 @@ class Index:
         self._after_write(progress)
         return written
 
+    @guarded
     def upsert(
         self, docs: Iterable[Mapping[str, Any]], *, progress: ProgressArg = False, batch_size: int = WRITE_CHUNK
     ) -> list[str]:
@@ -226,6 +244,7 @@ class Index:
         if self._auto_build:
             self._maintenance.auto_build(progress=progress)
 
+    @guarded
     def delete(self, ids: Iterable[object], *, missing_ok: bool = False) -> int:
         """Delete documents by id in one transaction; returns how many were removed.
 
@@ -236,6 +255,7 @@ class Index:
 
     # -- maintenance ----------------------------------------------------------------
 
+    @guarded
     def build(
         self,
         options: BuildOptions | None = None,
@@ -268,6 +288,7 @@ class Index:
             chosen, vectors=supplied_vectors(vectors), lossy=flag(lossy, "lossy"), progress=progress, compact=compact
         )
 
+    @guarded
     def optimize(
         self,
         *,
@@ -292,6 +313,7 @@ class Index:
             progress=progress,
         )
 
+    @guarded
     def export(self, path: str | os.PathLike[str]) -> str:
         """Write a compact copy of the index to ``path`` (which must not exist) for shipping.
 
@@ -307,6 +329,7 @@ class Index:
 
     # -- reads ----------------------------------------------------------------------
 
+    @guarded
     def get(self, doc_id: object) -> Document:
         """The stored document with this id."""
         ext_id = normalize_id(doc_id)
@@ -315,10 +338,12 @@ class Index:
             raise DocumentNotFoundError(f"no document with id {ext_id!r}")
         return Document(id=row.ext_id, text=row.text, meta=json.loads(row.meta_json), n_tokens=row.n_tokens)
 
+    @guarded
     def ids(self) -> list[str]:
         """Every document id, in insertion order."""
         return list(self._store.iter_ext_ids())
 
+    @guarded
     def search(self, query: str, k: int = 10, *, options: SearchOptions | None = None, **overrides: Any) -> list[Hit]:
         """The k best documents for ``query``.
 
@@ -337,6 +362,7 @@ class Index:
         text = normalize_text(query, "query")
         return self._searcher.search_texts([text], search_request(k, options, overrides))[0]
 
+    @guarded
     def search_many(
         self, queries: Sequence[str], k: int = 10, *, options: SearchOptions | None = None, **overrides: Any
     ) -> list[list[Hit]]:
@@ -344,6 +370,7 @@ class Index:
         texts = normalize_texts(queries)
         return self._searcher.search_texts(texts, search_request(k, options, overrides))
 
+    @guarded
     def search_vectors(
         self, query_vectors: np.ndarray, k: int = 10, *, options: SearchOptions | None = None, **overrides: Any
     ) -> list[Hit]:
@@ -353,6 +380,7 @@ class Index:
             raise InvalidInputError("search_vectors scores by MaxSim only (mode='maxsim')")
         return self._searcher.search_vectors(check_vectors(query_vectors, self._dim, "query vectors"), request)
 
+    @guarded
     def rerank(self, query: str, ids: Iterable[object], k: int | None = None) -> list[Hit]:
         """Exact MaxSim of ``query`` against the given documents, best first.
 
@@ -365,6 +393,7 @@ class Index:
         wanted = normalize_ids(ids)
         return self._searcher.rerank(text, wanted, optional_k(k))
 
+    @guarded
     def warm_up(self) -> None:
         """Load the codec and the resident search data now, so the first search does not wait.
 
@@ -375,6 +404,7 @@ class Index:
         with self._store.snapshot():
             self._cache.resident()
 
+    @guarded
     def info(self) -> IndexInfo:
         """Counts, sizes, model, codec and versions (``.to_dict()`` for JSON)."""
         with self._store.snapshot():

@@ -43,11 +43,23 @@ class DocumentInput:
     vectors: np.ndarray | None = None
 
 
+def _check_unicode(value: str, what: str) -> str:
+    """``value``, if it is valid Unicode (no lone surrogates, which UTF-8 cannot store)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} is not valid Unicode (lone surrogate at position {exc.start}); "
+            "decode bytes with errors='replace' first"
+        ) from exc
+    return value
+
+
 def normalize_id(value: object) -> str:
     """A document id as stored: non-empty str (ints are accepted and converted)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, numbers.Integral)):
         raise InvalidInputError(f"document id must be a string, got {type(value).__name__}")
-    text = str(int(value)) if isinstance(value, numbers.Integral) else value
+    text = str(int(value)) if isinstance(value, numbers.Integral) else _check_unicode(value, "document id")
     if not text.strip():
         raise InvalidInputError("document id must not be empty")
     if len(text) > MAX_ID_LENGTH:
@@ -68,7 +80,7 @@ def normalize_text(value: object, what: str = "text") -> str:
         raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
     if not value.strip():
         raise InvalidInputError(f"{what} must not be empty or whitespace")
-    return value
+    return _check_unicode(value, what)
 
 
 def normalize_texts(values: object, what: str = "queries") -> list[str]:
@@ -103,6 +115,9 @@ def check_vectors(value: object, dim: int, what: str = "vectors") -> np.ndarray:
     array = array.astype(np.float32)
     if not np.isfinite(array).all():
         raise InvalidInputError(f"{what}: contains NaN or infinity")
+    zero = np.flatnonzero(~np.any(array != 0, axis=1))
+    if zero.size:
+        raise InvalidInputError(f"{what}: row {int(zero[0])} is all zeros (a token vector needs a direction)")
     return array
 
 
@@ -242,6 +257,16 @@ def supplied_vectors(value: object) -> Any:
     if value is None or isinstance(value, Mapping) or callable(value):
         return value
     raise InvalidInputError(f"vectors must be a mapping of id -> array or a function, got {type(value).__name__}")
+
+
+def optional_seconds(value: object, what: str) -> float | None:
+    """``None`` (no limit) or a positive, finite number of seconds."""
+    if value is None:
+        return None
+    seconds = _number(value, what)
+    if not 0 < seconds < math.inf:
+        raise InvalidInputError(f"{what} must be a positive number of seconds or None, got {value!r}")
+    return seconds
 
 
 def optional_k(k: object) -> int | None:

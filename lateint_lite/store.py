@@ -18,10 +18,11 @@ transaction that rolls back on any exception.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,17 @@ from .errors import ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
 from .filters import Condition
 from .schema import APPLICATION_ID, SCHEMA_VERSION, FileState, classify
 
+log = logging.getLogger(__name__)
+
 #: meta key of the index configuration (JSON, see config.py); written only by Store.write_config
 CONFIG_KEY = "config"
 
-BUSY_TIMEOUT_MS = 10_000
+#: The largest k sqlite-vec's KNN query accepts.
+VEC_KNN_MAX_K = 4096
+#: How long a writer waits for another connection's write (a build can take minutes); None: forever.
+DEFAULT_BUSY_TIMEOUT_S: float | None = 1800.0
+#: A writer that has waited this long says so (logged once per wait).
+BUSY_NOTICE_S = 2.0
 MMAP_BYTES = 1 << 30
 CACHE_KIB = 64 * 1024
 #: Largest number of host parameters per statement we generate (SQLite allows 32766).
@@ -165,6 +173,28 @@ def sqlite_vec_version() -> str:
     return str(getattr(sqlite_vec, "__version__", "unknown"))
 
 
+def _busy_handler(path: str, timeout: float | None) -> Callable[[int], bool]:
+    """SQLite busy handler: retry with backoff (1 ms doubling to 100 ms) until ``timeout``
+    seconds have passed since this wait began (never, for None); log once when a wait is long."""
+    wait = {"start": 0.0, "told": False}
+
+    def handler(prior_calls: int) -> bool:
+        now = time.monotonic()
+        if prior_calls == 0:
+            wait["start"], wait["told"] = now, False
+        waited = now - float(wait["start"])
+        if timeout is not None and waited >= timeout:
+            return False
+        if waited >= BUSY_NOTICE_S and not wait["told"]:
+            wait["told"] = True
+            limit = "without a limit" if timeout is None else f"up to {timeout:g} s"
+            log.warning("%s: waiting for another connection's write to finish (%s)", path, limit)
+        time.sleep(min(0.001 * 2 ** min(prior_calls, 7), 0.1))
+        return True
+
+    return handler
+
+
 class Store:
     """Connections to one index file, plus every query the library runs.
 
@@ -174,9 +204,17 @@ class Store:
     readers use to notice that cached search data is stale.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = False, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        readonly: bool = False,
+        busy_timeout: float | None = DEFAULT_BUSY_TIMEOUT_S,
+    ) -> None:
         self.path = str(path)
         self.readonly = readonly
+        self.busy_timeout = busy_timeout
         if not create and not Path(self.path).exists():
             raise NotAnIndexError(f"{self.path}: no such index (create it with `lateint init` or create=True)")
         if Path(self.path).is_dir():
@@ -222,7 +260,7 @@ class Store:
         return conn
 
     def _configure(self, conn: apsw.Connection) -> None:
-        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        conn.set_busy_handler(_busy_handler(self.path, self.busy_timeout))
         try:
             conn.enable_load_extension(True)
             conn.load_extension(sqlite_vec.loadable_path())
@@ -269,7 +307,8 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """One ``BEGIN IMMEDIATE`` transaction; rolls back on any exception."""
+        """One ``BEGIN IMMEDIATE`` transaction; rolls back on any exception (including a failed
+        COMMIT; SQLite may already have rolled back, e.g. when the disk is full)."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path}: index is open read-only")
         conn = self._conn
@@ -280,10 +319,11 @@ class Store:
                 "INSERT INTO meta(key, value) VALUES ('write_counter', '1') "
                 "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
             )
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if not conn.get_autocommit():
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -296,7 +336,8 @@ class Store:
         try:
             yield
         finally:
-            conn.execute("COMMIT")
+            if not conn.get_autocommit():
+                conn.execute("COMMIT")
 
     def write_counter(self) -> int:
         """Number of committed write transactions (changes whenever anyone writes)."""
@@ -524,16 +565,22 @@ class Store:
     # -- single-vector and lexical ----------------------------------------------------
 
     def pooled_knn(self, vector_int8: bytes, k: int, conditions: Sequence[Condition] = ()) -> list[tuple[int, float]]:
-        """(doc_id, cosine distance) of the k nearest pooled document vectors (sqlite-vec)."""
+        """(doc_id, cosine distance) of the k nearest pooled document vectors (sqlite-vec).
+
+        sqlite-vec's KNN takes k <= ``VEC_KNN_MAX_K``; a larger k scans every vector.
+        """
         where, params = _filter_sql(conditions)
         restrict = f" AND rowid IN (SELECT d.doc_id FROM documents d WHERE {where})" if conditions else ""
-        return [
-            (int(r[0]), float(r[1]))
-            for r in self._conn.execute(
-                f"SELECT rowid, distance FROM doc_vectors WHERE embedding MATCH vec_int8(?) AND k = ?{restrict}",
-                (vector_int8, int(k), *params),
+        if k <= VEC_KNN_MAX_K:
+            sql = f"SELECT rowid, distance FROM doc_vectors WHERE embedding MATCH vec_int8(?) AND k = ?{restrict}"
+            args: tuple[Any, ...] = (vector_int8, int(k), *params)
+        else:
+            sql = (
+                "SELECT rowid, vec_distance_cosine(embedding, vec_int8(?)) AS distance FROM doc_vectors "
+                f"WHERE 1{restrict} ORDER BY distance, rowid LIMIT ?"
             )
-        ]
+            args = (vector_int8, *params, int(k))
+        return [(int(r[0]), float(r[1])) for r in self._conn.execute(sql, args)]
 
     def bm25(self, match: str, k: int, conditions: Sequence[Condition] = ()) -> list[tuple[int, float]]:
         """(doc_id, BM25 score, higher is better) of the k best FTS5 matches of ``match``."""

@@ -9,7 +9,7 @@ from fakes import HashEncoder
 
 import lateint_lite as li
 from lateint_lite import ivf, maintenance
-from lateint_lite.errors import CorruptIndexError, EmptyIndexError, InvalidInputError
+from lateint_lite.errors import CorruptIndexError, EmptyIndexError, InternalError, InvalidInputError
 
 DIM = 32
 
@@ -144,8 +144,9 @@ def test_failed_build_leaves_the_index_unbuilt(index_path, monkeypatch):
             raise RuntimeError("disk on fire")
 
         monkeypatch.setattr("lateint_lite.codecs.residual.ResidualCodec.encode", explode)
-        with pytest.raises(RuntimeError, match="disk on fire"):
+        with pytest.raises(InternalError, match="disk on fire") as caught:
             idx.build()
+        assert isinstance(caught.value.__cause__, RuntimeError)
         assert not idx.is_built
         assert [h.id for h in idx.search_vectors(query, k=5)] == before
         assert idx._store.ivf_rows() == {}

@@ -13,6 +13,7 @@ from lateint_lite.errors import (
     DuplicateIdError,
     EmptyIndexError,
     IndexVersionError,
+    InternalError,
     InvalidInputError,
     LateIntError,
     ModelMismatchError,
@@ -151,7 +152,7 @@ def test_failure_midway_through_an_add_rolls_everything_back(index_path):
     with li.open(index_path, create=True, encoder=encoder) as idx:
         idx.add(DOCS[:1])
         docs = [{"id": f"x{i}", "text": f"word{i}"} for i in range(10)]
-        with pytest.raises(RuntimeError, match="exploded"):
+        with pytest.raises(InternalError, match="exploded"):
             idx.add(docs, batch_size=3)  # first chunk is written, second chunk's encode fails
         assert idx.ids() == ["fruit"]
         assert idx.search("word1", k=5)[0].id == "fruit"

@@ -14,7 +14,7 @@ from fixtures.make_v1_fixture import QUERIES, RUNS  # what the v1 release was as
 import lateint_lite as li
 from lateint_lite import migrations
 from lateint_lite.cli import main
-from lateint_lite.errors import CorruptIndexError, MigrationRequiredError
+from lateint_lite.errors import CorruptIndexError, InternalError, MigrationRequiredError
 from lateint_lite.schema import SCHEMA_VERSION
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -133,7 +133,7 @@ def test_a_failing_migration_leaves_the_v1_file_untouched(tmp_path, monkeypatch)
         raise RuntimeError("power cut")
 
     monkeypatch.setitem(migrations.MIGRATIONS, 1, half_done)
-    with pytest.raises(RuntimeError, match="power cut"):
+    with pytest.raises(InternalError, match="power cut"):
         li.open(path, encoder=HashEncoder(dim=32))
     monkeypatch.undo()
     with li.open(path, encoder=HashEncoder(dim=32)) as idx:  # still v1, migrates now
