@@ -28,7 +28,9 @@ Scalar = str | int | float | bool | None
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte")
 MEMBERSHIP = ("in", "nin")
 OPERATORS = (*COMPARISONS, *MEMBERSHIP, "exists")
-MAX_VALUES = 500
+#: Values in one in/nin list: they become flat ``IN (...)`` parameter lists, far below SQLite's
+#: 32,766 bound parameters.
+MAX_VALUES = 10_000
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,9 @@ def _scalar(value: object, where: str) -> Scalar:
     """A plain str/int/float/bool/None (numpy scalars converted), checked against what SQLite holds."""
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or isinstance(value, (str, bool)):
+    if isinstance(value, str):
+        return _unicode(value, where)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         if not INT_RANGE[0] <= value <= INT_RANGE[1]:
@@ -61,6 +65,15 @@ def _scalar(value: object, where: str) -> Scalar:
     raise InvalidInputError(f"{where}: expected a string, number, boolean or null, got {type(value).__name__}")
 
 
+def _unicode(text: str, where: str) -> str:
+    """``text`` if UTF-8 can store it (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"{where}: not valid Unicode (lone surrogate)") from exc
+    return text
+
+
 def parse_where(where: Mapping[str, Any] | None) -> tuple[Condition, ...]:
     """Validated conditions of a ``where`` mapping (empty for None or {})."""
     if where is None:
@@ -71,6 +84,7 @@ def parse_where(where: Mapping[str, Any] | None) -> tuple[Condition, ...]:
     for key, spec in where.items():
         if not isinstance(key, str) or not key:
             raise InvalidInputError("where keys must be non-empty strings")
+        _unicode(key, "where key")
         if not isinstance(spec, Mapping):
             conditions.append(Condition(key, "eq", (_scalar(spec, f"where[{key!r}]"),)))
             continue

@@ -731,15 +731,26 @@ _JSON_TYPES = {bool: ("true", "false"), str: ("text",), int: ("integer", "real")
 _SQL_COMPARISON = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def _value_test(value: Any) -> tuple[str, list[Any]]:
-    """SQL testing json_each row ``j`` against one scalar, types kept strict (5 != '5')."""
-    if value is None:
-        return "j.type = 'null'", []
-    if isinstance(value, bool):
-        return "j.type = ?", ["true" if value else "false"]
-    types = _JSON_TYPES[type(value)]
-    marks = ",".join("?" * len(types))
-    return f"(j.type IN ({marks}) AND j.value = ?)", [*types, value]
+def _membership_test(values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """SQL testing json_each row ``j`` against any of ``values``, types kept strict (5 != '5').
+
+    Values are grouped by JSON type into flat ``IN (...)`` lists: a chain of one OR per
+    value hits SQLite's expression depth limit (1,000) at a few hundred values."""
+    tests: list[str] = []
+    params: list[Any] = []
+    if any(v is None for v in values):
+        tests.append("j.type = 'null'")
+    flags = sorted({"true" if v else "false" for v in values if isinstance(v, bool)})
+    if flags:
+        tests.append(f"j.type IN ({','.join('?' * len(flags))})")
+        params += flags
+    for kind in (str, float):
+        group = [v for v in values if isinstance(v, str if kind is str else (int, float)) and not isinstance(v, bool)]
+        if group:
+            types = _JSON_TYPES[kind]
+            tests.append(f"(j.type IN ({','.join('?' * len(types))}) AND j.value IN ({','.join('?' * len(group))}))")
+            params += [*types, *group]
+    return " OR ".join(tests), params
 
 
 def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
@@ -749,9 +760,9 @@ def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
         sql = exists.format("")
         return (sql if cond.values[0] else f"NOT {sql}"), [cond.key]
     if cond.op in ("eq", "ne", "in", "nin"):
-        tests = [_value_test(v) for v in cond.values]
-        sql = exists.format(" AND (" + " OR ".join(t for t, _ in tests) + ")")
-        params = [cond.key] + [p for _, ps in tests for p in ps]
+        test, values = _membership_test(cond.values)
+        sql = exists.format(f" AND ({test})")
+        params = [cond.key, *values]
         return (f"NOT {sql}" if cond.op in ("ne", "nin") else sql), params
     value = cond.values[0]
     types = _JSON_TYPES[type(value)]

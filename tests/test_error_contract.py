@@ -102,6 +102,20 @@ def test_bad_input_on_a_built_index_is_a_lateint_error(built_index, case):
     assert not isinstance(caught.value, InternalError), f"{case}: {caught.value}"
 
 
+@pytest.mark.parametrize("op", ["in", "nin"])
+def test_the_largest_membership_filter_works(filled, op):
+    values = [*range(9_990), "5", None, True, 2.5, *range(-5, 0)]
+    hits = filled.search("tide", k=100, where={"n": {op: values}})
+    matching = {f"d{i}" for i in range(len(filled)) if (i < 9_990) == (op == "in")}
+    assert {h.id for h in hits} == matching
+
+
+def test_numpy_scalars_filter_like_python_ones(filled):
+    plain = [h.id for h in filled.search("tide", where={"n": {"gte": 3, "in": [3, 4, 5]}})]
+    numpy = [h.id for h in filled.search("tide", where={"n": {"gte": np.int64(3), "in": list(np.arange(3, 6))}})]
+    assert plain == numpy and len(plain) == 3
+
+
 @pytest.mark.parametrize("mode", ["maxsim", "bm25", "hybrid", "pooled"])
 def test_every_mode_accepts_a_k_beyond_sqlite_vec_knn_limit(filled, mode):
     hits = filled.search("tide moon", k=5000, mode=mode)
