@@ -1,7 +1,8 @@
 """The ``lateint`` command line.
 
-Every :class:`LateIntError` becomes one ``lateint: error: ...`` line on stderr
-and exit status 1; usage errors exit 2; Ctrl-C exits 130. Results go to stdout
+Every failure becomes one ``lateint: error: ...`` line on stderr and the
+error's exit status (docs/errors.md: 1 for most, 74 I/O, 75 busy, 77
+read-only, 70 internal); usage errors exit 2; Ctrl-C exits 130. Results go to stdout
 (tab-separated, or JSON with ``--json``), progress bars to stderr (only on a TTY).
 """
 
