@@ -273,7 +273,7 @@ def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     with open_index(args.index, readonly=True) as idx:
-        hits = idx.rerank(args.query, args.ids, k=args.k)
+        hits = idx.rerank(_argv_text(args.query), args.ids, k=args.k)
     _print_hits(hits, args.json, out)
     return 0
 
@@ -303,12 +303,18 @@ def cmd_optimize(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _argv_text(text: str) -> str:
+    """A query from the command line: bytes that were not UTF-8 (kept by Python as lone
+    surrogates) become U+FFFD, as a terminal would show them."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     with open_index(args.index, readonly=True) as idx:
         hits = idx.search(
-            args.query,
+            _argv_text(args.query),
             k=args.k,
             mode=args.mode,
             exact=args.exact,

@@ -324,6 +324,9 @@ class Index:
         target = str(path)
         if os.path.exists(target):
             raise InvalidInputError(f"{target}: already exists")
+        parent = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(parent):
+            raise InvalidInputError(f"{target}: directory {parent} does not exist")
         self._store.export_copy(target)
         return target
 

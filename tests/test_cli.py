@@ -221,3 +221,25 @@ def test_a_directory_is_not_an_index(tmp_path, capsys):
     assert main(["search", str(tmp_path), "query"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("lateint: error:") and "is a directory" in err and "Traceback" not in err
+
+
+def test_export_into_a_missing_directory_is_one_line(built, tmp_path, capsys):
+    assert main(["export", str(built), str(tmp_path / "ship" / "x.lateint")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lateint: error:") and "does not exist" in err and err.count("\n") == 1
+
+
+def test_a_query_with_bytes_that_are_not_utf8_still_searches(built, capsys):
+    query = b"\xff\xfe tides".decode("utf-8", "surrogateescape")  # how Python hands such argv over
+    code, out = run("search", str(built), query, "-k", "2")
+    assert code == 0 and len(out.strip().splitlines()) == 2
+
+
+def test_damaged_gzip_input_is_one_line(built, tmp_path, capsys):
+    import gzip
+
+    damaged = tmp_path / "docs.jsonl.gz"
+    damaged.write_bytes(gzip.compress(b'{"id": "z", "text": "fine"}\n' * 50)[:30])
+    assert main(["add", str(built), str(damaged), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lateint: error:") and err.count("\n") == 1 and "Traceback" not in err
