@@ -53,18 +53,21 @@ def timed(fn, items) -> tuple[list, list[float]]:
     return out, times
 
 
-def synthetic(n_docs: int, noise: float, workdir: Path, settings: dict[str, dict[str, Any]]) -> str:
+def synthetic(
+    n_docs: int, noise: float, workdir: Path, settings: dict[str, dict[str, Any]], n_queries: int, keep: Path | None
+) -> str:
     gen = HardGenerator(dim=128, noise=noise)
-    docs = [gen.document(i) for i in range(n_docs)]
-    queries = [gen.query(q, n_docs) for q in range(QUERIES)]
-    truth = exact_top([q for q, _ in queries], docs, 10)
-    path = workdir / "pruning.lateint"
-    with li.open(path, create=True, encoder=VectorsOnly(128), auto_build=False) as idx:
-        for lo in range(0, n_docs, 5000):
-            idx.add(
-                [{"id": f"{i}", "text": f"document {i}", "vectors": docs[i]} for i in range(lo, min(n_docs, lo + 5000))]
-            )
-        idx.build()
+    queries = [gen.query(q, n_docs) for q in range(n_queries)]
+    path = keep or workdir / "pruning.lateint"
+    truth_file = path.with_name(path.name + f".truth{n_queries}.npy")
+    if not path.exists():
+        _build_synthetic(gen, n_docs, path)
+    if not truth_file.exists():
+        docs = [gen.document(i) for i in range(n_docs)]
+        np.save(truth_file, np.asarray(exact_top([q for q, _ in queries], docs, 10)))
+        del docs
+    truth = np.load(truth_file).tolist()
+    with li.open(path, readonly=True, encoder=VectorsOnly(128)) as idx:
         idx.warm_up()
         vectors = [q for q, _ in queries]
         exhaustive, ex_times = timed(lambda q: [int(h.id) for h in idx.search_vectors(q, k=10, exact=True)], vectors)
@@ -74,10 +77,19 @@ def synthetic(n_docs: int, noise: float, workdir: Path, settings: dict[str, dict
             rows.append(_row(label, found, times, truth, queries, ex_times))
             print(rows[-1], flush=True)
     return (
-        f"HardGenerator (noise {noise}), {n_docs:,} documents, {QUERIES} queries, k=10.\n\n"
+        f"HardGenerator (noise {noise}), {n_docs:,} documents, {n_queries} queries, k=10.\n\n"
         "| setting | recall@10 vs float exact | source in top 10 | p50 / p95 ms | speedup vs exhaustive |\n"
         "|---|---|---|---|---|\n" + "\n".join(rows)
     )
+
+
+def _build_synthetic(gen: HardGenerator, n_docs: int, path: Path) -> None:
+    """A built index of the first ``n_docs`` documents of ``gen`` at ``path``."""
+    with li.open(path, create=True, encoder=VectorsOnly(128), auto_build=False) as idx:
+        for lo in range(0, n_docs, 5000):
+            batch = range(lo, min(n_docs, lo + 5000))
+            idx.add([{"id": f"{i}", "text": f"document {i}", "vectors": gen.document(i)} for i in batch])
+        idx.build()
 
 
 def _row(label, found, times, truth, queries, ex_times) -> str:
@@ -114,6 +126,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, nargs="*", default=[10_000], help="synthetic collection sizes")
     parser.add_argument("--noise", type=float, default=HardGenerator().noise)
+    parser.add_argument("--queries", type=int, default=QUERIES, help="synthetic queries")
+    parser.add_argument(
+        "--keep", type=Path, help="synthetic index file kept (with its truth) and reused by later runs; one size"
+    )
     parser.add_argument("--index", type=Path, help="a built BEIR index (with --dataset)")
     parser.add_argument("--dataset", type=Path)
     parser.add_argument("--only", help="settings whose label contains this text (default: all)")
@@ -125,7 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.docs or []:
             if n:
-                parts.append(synthetic(n, args.noise, Path(tmp), settings))
+                parts.append(synthetic(n, args.noise, Path(tmp), settings, args.queries, args.keep))
     if args.index and args.dataset:
         parts.append(beir(args.index, args.dataset, settings))
     write_section(args.write, args.title, "\n\n".join(parts))
