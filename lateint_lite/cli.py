@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", help="index file")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("check", help="verify an index without changing it (exit 1 when problems are found)")
+    p.add_argument("index", help="index file")
+    p.add_argument("--readonly", action="store_true", help="open read-only (skips the full-text index check)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("eval", help="evaluate on a BEIR-layout dataset folder (needs the eval extra)")
     p.add_argument("dataset", help="folder with corpus.jsonl[.gz], queries.jsonl[.gz], qrels/test.tsv")
     p.add_argument("--index", help="index file to build or reuse (default: ./<dataset>.lateint)")
@@ -449,6 +454,27 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    from .index import open as open_index
+
+    with open_index(args.index, readonly=args.readonly) as idx:
+        report = idx.check()
+    if args.json:
+        json.dump(report.to_dict(), out, indent=2)
+        out.write("\n")
+    else:
+        for check in report.checks:
+            print(f"checked  {check}", file=out)
+        for reason in report.skipped:
+            print(f"skipped  {reason}", file=out)
+        for problem in report.problems:
+            print(f"PROBLEM  {problem}", file=out)
+    if report.ok:
+        return 0
+    print(f"lateint: error: {args.index}: {len(report.problems)} problem(s) found", file=sys.stderr)
+    return 1
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
     from .sources import read_documents
@@ -496,6 +522,7 @@ COMMANDS: dict[str, Any] = {
     "get": cmd_get,
     "delete": cmd_delete,
     "info": cmd_info,
+    "check": cmd_check,
     "eval": cmd_eval,
     "demo": cmd_demo,
 }

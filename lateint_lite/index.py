@@ -29,6 +29,7 @@ from .documents import Document, Hit
 from .encoder import Encoder, resolve_skiplist
 from .errors import DocumentNotFoundError, InvalidInputError, NotAnIndexError
 from .info import IndexInfo, describe
+from .integrity import CheckReport, check_index
 from .maintenance import Maintenance, OptimizeReport
 from .migrations import migrate as migrate_store
 from .migrations import require_current
@@ -297,7 +298,8 @@ class Index:
         lossy: bool = False,
         progress: ProgressArg = False,
     ) -> OptimizeReport:
-        """Maintenance: build or retrain when due (or asked), else rebuild the lists; then VACUUM.
+        """Maintenance: build or retrain when due (or asked), else rebuild the lists; rebuild the
+        full-text index; then VACUUM.
 
         An unbuilt index is built once it holds ``AUTO_BUILD_TOKENS`` tokens; a
         built one is retrained (same codec parameters, pooling and seed) when its
@@ -406,6 +408,14 @@ class Index:
         """
         with self._store.snapshot():
             self._cache.resident()
+
+    @guarded
+    def check(self) -> CheckReport:
+        """Verify the index without changing it: SQLite's structure, the full-text index (on a
+        writable index), documents / tokens / pooled vectors pairing up, codec tables, every
+        document's tokens, and the inverted lists against the codes. ``report.ok`` is True when
+        nothing is wrong; ``report.problems`` lists what is (``optimize()`` rebuilds lists)."""
+        return check_index(self._store)
 
     @guarded
     def info(self) -> IndexInfo:

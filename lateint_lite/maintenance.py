@@ -109,7 +109,8 @@ class Maintenance:
         lossy: bool = False,
         progress: ProgressArg = False,
     ) -> OptimizeReport:
-        """Build or retrain when due (or asked), else rebuild the lists; then VACUUM."""
+        """Build or retrain when due (or asked), else rebuild the lists; rebuild the full-text
+        index from the documents; then VACUUM."""
         with self._store.write():
             config = self._cache.config()
             n_docs, n_tokens = self._store.counts()
@@ -125,6 +126,7 @@ class Maintenance:
                 action = "lists rebuilt"
             else:
                 action = "nothing to build"
+            self._store.rebuild_fts()
         before = self._store.storage_bytes()["file"]
         _, error = self._compact()
         return OptimizeReport(

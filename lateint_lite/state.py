@@ -10,11 +10,16 @@ codec with its tables, and the resident search data (:class:`Resident`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .codecs import Resident, StoredTokens, TokenCodec, load_codec
 from .config import IndexConfig
+from .errors import CorruptIndexError
 from .store import Store
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,11 @@ class StateCache:
             with self._lock:
                 state = self._current(key)
             if self._resident is None or self._resident[0] != key:
-                self._resident = (key, state.codec.load_resident(self._store))
+                resident = self._loaded(lambda: state.codec.load_resident(self._store))
+                loaded = resident.pruning.codes if resident.pruning is not None else resident.tokens
+                if loaded is not None and loaded.n_docs != self._store.counts()[0]:
+                    self._missing_tokens(None)
+                self._resident = (key, resident)
             return state, self._resident[1]
 
     def all_tokens(self) -> StoredTokens:
@@ -78,8 +87,31 @@ class StateCache:
             with self._lock:
                 state = self._current(key)
             if self._all_tokens is None or self._all_tokens[0] != key:
-                self._all_tokens = (key, state.codec.all_tokens(self._store))
+                tokens = self._loaded(lambda: state.codec.all_tokens(self._store))
+                if tokens.n_docs != self._store.counts()[0]:
+                    self._missing_tokens(None)
+                self._all_tokens = (key, tokens)
             return self._all_tokens[1]
+
+    def _loaded(self, load: Callable[[], T]) -> T:
+        """``load()``, with damage caused by a lost token row reported as such."""
+        try:
+            return load()
+        except CorruptIndexError as exc:
+            self._missing_tokens(exc)
+            raise
+
+    def _missing_tokens(self, cause: CorruptIndexError | None) -> None:
+        """Raise when a document has lost its token row: corruption, not a document that
+        silently drops out of MaxSim results. Returns when every document has one."""
+        missing = self._store.document_without_tokens()
+        if missing is None and cause is None:
+            missing = "?"
+        if missing is not None:
+            raise CorruptIndexError(
+                f"{self._store.path}: document {missing!r} has no stored tokens (run `lateint check`; "
+                "delete and re-add the document, or restore a copy)"
+            ) from cause
 
     def clear(self) -> None:
         with self._resident_lock, self._lock:

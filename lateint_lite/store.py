@@ -672,6 +672,51 @@ class Store:
             )
         return out
 
+    # -- integrity ------------------------------------------------------------------
+
+    def sqlite_problems(self, limit: int = 20) -> list[str]:
+        """SQLite's own page and index check (``PRAGMA integrity_check``); empty when sound."""
+        rows = [str(r[0]) for r in self._conn.execute(f"PRAGMA integrity_check({int(limit)})")]
+        return [] if rows == ["ok"] else rows
+
+    def fts_problem(self) -> str | None:
+        """FTS5's check of the full-text index against the documents (a no-op write statement,
+        so it needs a writable connection); None when they agree."""
+        try:
+            self._conn.execute("INSERT INTO documents_fts(documents_fts, rank) VALUES ('integrity-check', 1)")
+        except apsw.CorruptError as exc:
+            return f"full-text index does not match the documents ({exc})"
+        return None
+
+    def orphans(self, limit: int = 5) -> dict[str, list[int]]:
+        """doc_ids that one table has and its partner lacks, up to ``limit`` per kind."""
+        queries = {
+            "documents without stored tokens": "SELECT d.doc_id FROM documents d "
+            "WHERE NOT EXISTS (SELECT 1 FROM doc_tokens t WHERE t.doc_id = d.doc_id)",
+            "stored tokens without a document": "SELECT t.doc_id FROM doc_tokens t "
+            "WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.doc_id = t.doc_id)",
+            "documents without a pooled vector": "SELECT d.doc_id FROM documents d "
+            "WHERE d.doc_id NOT IN (SELECT rowid FROM doc_vectors)",
+            "pooled vectors without a document": "SELECT v.rowid FROM doc_vectors v "
+            "WHERE v.rowid NOT IN (SELECT doc_id FROM documents)",
+        }
+        return {
+            kind: [int(r[0]) for r in self._conn.execute(f"{sql} ORDER BY 1 LIMIT ?", (int(limit),))]
+            for kind, sql in queries.items()
+        }
+
+    def rebuild_fts(self) -> None:
+        """Rebuild the full-text index from the documents table; inside :meth:`write`."""
+        self._conn.execute("INSERT INTO documents_fts(documents_fts) VALUES ('rebuild')")
+
+    def document_without_tokens(self) -> str | None:
+        """The id of a document that has no token row (None when every document has one)."""
+        row = self._conn.execute(
+            "SELECT d.ext_id FROM documents d WHERE NOT EXISTS "
+            "(SELECT 1 FROM doc_tokens t WHERE t.doc_id = d.doc_id) ORDER BY d.doc_id LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def doc_token_counts(self) -> list[tuple[int, int]]:
         """(doc_id, n_tokens) of every document, by doc_id."""
         return [

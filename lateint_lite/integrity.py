@@ -1,0 +1,116 @@
+"""``Index.check()``: verify an index without changing it.
+
+Checks, in order: SQLite's page and index structure; the full-text index against
+the documents (FTS5's own check, on a writable index); documents, stored tokens
+and pooled vectors pair up one to one; the configuration and codec tables load
+and validate; every document's tokens decode (lengths, codes in range); and, on
+a built index, the stored inverted lists equal lists recomputed from the codes.
+Problems are reported, never repaired: ``optimize()`` rebuilds the lists, and a
+damaged file is restored from a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .codecs import TokenCodec, load_codec
+from .config import IndexConfig
+from .errors import LateIntError
+from .ivf import decode_rows, group_by_centroid
+from .store import Store
+
+#: Documents decoded per step of the token check.
+CHUNK = 512
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What :meth:`Index.check` found: ``problems`` is empty for a sound index."""
+
+    path: str
+    documents: int
+    checks: tuple[str, ...]  # what was checked
+    skipped: tuple[str, ...]  # what could not be checked, and why
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def check_index(store: Store) -> CheckReport:
+    """Run every check inside one read snapshot (the FTS5 check runs first, outside it)."""
+    checks: list[str] = []
+    skipped: list[str] = []
+    problems: list[str] = []
+    checks.append("sqlite")
+    problems += [f"sqlite: {p}" for p in store.sqlite_problems()]
+    if store.readonly:
+        skipped.append("full-text index (FTS5's check needs a writable index)")
+    else:
+        checks.append("full-text index")
+        fts = store.fts_problem()
+        if fts:
+            problems.append(fts)
+    with store.snapshot():
+        documents = store.counts()[0]
+        checks.append("documents, tokens and pooled vectors pair up")
+        for kind, doc_ids in store.orphans().items():
+            if doc_ids:
+                problems.append(f"{kind}: doc_id {', '.join(map(str, doc_ids))}")
+        checks.append("configuration and codec tables")
+        loaded = _codec(store, problems)
+        if loaded is not None:
+            config, codec = loaded
+            checks.append("every document's tokens decode")
+            problems += _token_problems(store, codec)
+            if codec.supports_pruning:
+                checks.append("inverted lists match the codes")
+                problems += _list_problems(store, codec, int(config.codec.n_centroids or 0))
+    return CheckReport(store.path, documents, tuple(checks), tuple(skipped), tuple(problems))
+
+
+def _codec(store: Store, problems: list[str]) -> tuple[IndexConfig, TokenCodec] | None:
+    try:
+        config = IndexConfig.from_json(store.read_config(), store.path)
+        return config, load_codec(store, config)
+    except LateIntError as exc:
+        problems.append(f"codec: {exc}")
+        return None
+
+
+def _token_problems(store: Store, codec: TokenCodec, limit: int = 20) -> list[str]:
+    """One line per document whose stored tokens do not decode (the first ``limit``)."""
+    problems: list[str] = []
+    for doc_ids in store.doc_id_chunks(CHUNK):
+        for row in store.token_payloads(doc_ids):
+            try:
+                codec.read_rows([row])
+            except LateIntError as exc:
+                problems.append(f"tokens of doc_id {row.doc_id}: {exc}")
+                if len(problems) >= limit:
+                    return problems
+    return problems
+
+
+def _list_problems(store: Store, codec: TokenCodec, n_centroids: int, limit: int = 20) -> list[str]:
+    """Centroids whose stored inverted list differs from the list recomputed from codes."""
+    try:
+        stored = decode_rows(store.ivf_rows(), n_centroids, store.max_doc_id())
+        want = group_by_centroid((int(row.doc_id), codec.cells(row)) for row in store.iter_codes())
+    except LateIntError as exc:
+        return [f"inverted lists: {exc}"]
+    problems = []
+    for centroid in range(n_centroids):
+        have = stored.values[stored.offsets[centroid] : stored.offsets[centroid + 1]]
+        if not np.array_equal(np.sort(have), np.sort(want.get(centroid, np.empty(0, np.int64)))):
+            problems.append(f"inverted list of centroid {centroid} does not match the stored codes")
+            if len(problems) >= limit:
+                break
+    return problems
