@@ -27,7 +27,7 @@ from .builder import BuildReport
 from .config import BuildOptions, IndexConfig
 from .documents import Document, Hit
 from .encoder import Encoder, resolve_skiplist
-from .errors import DocumentNotFoundError, InvalidInputError, NotAnIndexError
+from .errors import CorruptIndexError, DocumentNotFoundError, InvalidInputError, NotAnIndexError
 from .info import IndexInfo, describe
 from .integrity import CheckReport, check_index
 from .maintenance import Maintenance, OptimizeReport
@@ -100,6 +100,9 @@ def open(
                 if readonly:
                     require_current(store)
                 migrate_store(store)
+            missing = store.missing_tables()
+            if missing:
+                raise CorruptIndexError(f"{store.path}: the index is missing its {', '.join(missing)} table(s)")
             store.ensure_wal()
         return Index(store, model=model, encoder=encoder, threads=threads, auto_build=auto_build)
     except BaseException:

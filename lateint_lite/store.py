@@ -32,7 +32,7 @@ import apsw
 import numpy as np
 import sqlite_vec
 
-from .errors import ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
+from .errors import CorruptIndexError, ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
 from .filters import Condition
 from .schema import APPLICATION_ID, SCHEMA_VERSION, FileState, classify
 
@@ -51,6 +51,9 @@ MMAP_BYTES = 1 << 30
 CACHE_KIB = 64 * 1024
 #: Largest number of host parameters per statement we generate (SQLite allows 32766).
 PARAM_CHUNK = 900
+
+#: Every table of the current schema (virtual tables included).
+TABLES = ("meta", "documents", "doc_tokens", "codec_arrays", "ivf", "doc_vectors", "centroids", "documents_fts")
 
 _SCHEMA = """
 CREATE TABLE meta(
@@ -341,7 +344,16 @@ class Store:
 
     def write_counter(self) -> int:
         """Number of committed write transactions (changes whenever anyone writes)."""
-        return int(self._scalar("SELECT coalesce((SELECT value FROM meta WHERE key = 'write_counter'), 0)") or 0)
+        value = self._scalar("SELECT coalesce((SELECT value FROM meta WHERE key = 'write_counter'), 0)")
+        try:
+            return int(value or 0)
+        except (TypeError, ValueError) as exc:
+            raise CorruptIndexError(f"{self.path}: meta write_counter is not a number ({value!r})") from exc
+
+    def missing_tables(self) -> list[str]:
+        """Tables of the current schema that the file lacks."""
+        present = {str(r[0]) for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return [t for t in TABLES if t not in present]
 
     def compact(self) -> None:
         """VACUUM (rewrite the file without free pages) and truncate the WAL; outside transactions."""
