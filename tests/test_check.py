@@ -71,8 +71,12 @@ def test_a_lost_token_row_is_reported_and_search_names_the_document(index_file, 
     report = _check(index_file, fake_encoder)
     assert not report.ok
     assert any("documents without stored tokens" in p for p in report.problems)
-    with li.open(index_file, encoder=fake_encoder, readonly=True) as idx, pytest.raises(CorruptIndexError, match="'d7'"):
-        idx.search("tides", k=3)
+    idx = li.open(index_file, encoder=fake_encoder, readonly=True)
+    try:
+        with pytest.raises(CorruptIndexError, match="'d7'"):
+            idx.search("tides", k=3)
+    finally:
+        idx.close()
 
 
 def test_a_truncated_payload_is_reported(index_file, fake_encoder):
