@@ -19,3 +19,12 @@ def test_corruption_fuzz_ends_every_case_in_a_result_or_a_lateint_error():
     assert not bad, bad[:3]
     assert {r["mutation"] for r in results} == set(fuzz_corruption.MUTATIONS)
     assert any(r["outcome"] == "LateIntError" for r in results)  # damage is detected, not ignored
+
+
+def test_killed_writers_lose_nothing_committed_and_leave_a_sound_file():
+    import harness_crash
+
+    results = harness_crash.run(kills=5, seed=3, max_delay=0.1)
+    assert len(results) == 5
+    assert all(not r["problems"] for r in results), results
+    assert results[-1]["steps"] > 0  # the writer made progress between kills
