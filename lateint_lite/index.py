@@ -12,6 +12,7 @@ Caller input is validated by :mod:`lateint_lite.requests` before any I/O.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -86,6 +87,7 @@ def open(
     :class:`~lateint_lite.errors.IndexBusyError`; reads never wait.
     """
     chosen_skiplist = resolve_skiplist(skiplist)
+    created = create and not os.path.exists(path)
     store = Store(path, create=create, readonly=readonly, busy_timeout=optional_seconds(busy_timeout, "busy_timeout"))
     try:
         if store.state is FileState.EMPTY:
@@ -107,6 +109,10 @@ def open(
         return Index(store, model=model, encoder=encoder, threads=threads, auto_build=auto_build)
     except BaseException:
         store.close()
+        if created:  # a failed creation leaves nothing behind
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.remove(f"{os.fspath(path)}{suffix}")
         raise
 
 

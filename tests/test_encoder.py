@@ -110,3 +110,14 @@ def test_colbert_style_manifest_markers_and_mask_expansion(tmp_path):
     (plain_doc,) = plain.encode_documents(["Hello, world."])
     assert plain_doc.shape == (6, 384)
     assert not np.allclose(doc[1], plain_doc[1])  # the marker changes the states
+
+
+def test_a_huge_text_is_cut_before_tokenization_with_the_same_tokens(real_encoder):
+    from lateint_lite.encoder import MAX_CHARS_PER_TOKEN
+
+    sentence = "Tides rise and fall twice a day because of the Moon. "
+    huge = sentence * (20 * MAX_CHARS_PER_TOKEN * 256 // len(sentence))  # far past the character cap
+    short = sentence * 40  # already past 256 tokens
+    np.testing.assert_allclose(
+        real_encoder.encode_documents([huge])[0], real_encoder.encode_documents([short])[0], atol=1e-5
+    )

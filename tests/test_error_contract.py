@@ -222,3 +222,12 @@ def test_document_not_found_is_still_a_key_error(filled):
         filled.get("nope")
     with pytest.raises(DocumentNotFoundError):
         filled.delete(["nope"])
+
+
+def test_a_failed_creation_leaves_no_file(index_path):
+    from lateint_lite.errors import ModelError
+
+    with pytest.raises(ModelError):
+        li.open(index_path, create=True, model="no-such-model")
+    assert not index_path.exists()
+    assert not list(index_path.parent.glob(index_path.name + "*"))
