@@ -17,7 +17,9 @@ Two changes to PLAID adapt stages 3 and 5 to the collection and the query
   centroids: where every centroid scores low (flat, noisy token spaces), a fixed
   0.45 kept 1-2 % of them on NFCorpus and the hard synthetic collection and threw
   away most of the evidence;
-- the rerank depth is not fixed (PLAID: ``ndocs / 4``). After each batch, the
+- the rerank depth is not fixed (PLAID: ``ndocs / 4``). It starts at
+  ``ndocs / 8`` documents (at least ``RERANK_BATCH``), so a caller who asks for a
+  larger ``ndocs`` still buys a deeper rerank; after each batch, the
   next document's centroid score plus the largest (exact - centroid) correction
   seen so far estimates the best exact score it could reach; when that is below
   the k-th exact score found so far, the rerank stops (a threshold-algorithm bound
@@ -127,7 +129,8 @@ def plaid_search(
     candidates = candidates[top_k(pruned, params.ndocs)]
     approx = centroid_maxsim(scores_t, codes.codes, codes.offsets, candidates, None, trusted=True)
     order = top_k(approx, candidates.size)
-    return progressive_rerank(codec, query, codes.doc_ids[candidates[order]], approx[order], k, fetch_rows)
+    first = max(rerank_batch(k), params.ndocs // 8)
+    return progressive_rerank(codec, query, codes.doc_ids[candidates[order]], approx[order], k, fetch_rows, first)
 
 
 def kept_threshold(scores_t: np.ndarray, threshold: float) -> float:
@@ -151,18 +154,22 @@ def progressive_rerank(
     approx: np.ndarray,
     k: int,
     fetch_rows: Callable[[np.ndarray], StoredTokens],
+    first: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact MaxSim down ``doc_ids`` (ordered by their centroid scores ``approx``, best first), a
-    batch at a time, until the next document's estimated best exact score (its centroid score
-    plus the largest correction seen) falls below the k-th exact score so far: (doc_ids, scores)."""
+    """Exact MaxSim down ``doc_ids`` (ordered by their centroid scores ``approx``, best first):
+    the ``first`` documents (at least one batch), then a batch at a time until the next
+    document's estimated best exact score (its centroid score plus the largest correction
+    seen) falls below the k-th exact score so far: (doc_ids, scores)."""
     batch = rerank_batch(k)
+    step = max(batch, first)
     found_ids: list[np.ndarray] = []
     found_scores: list[np.ndarray] = []
     largest_correction = -np.inf
     kth = -np.inf
     done = 0
     while done < doc_ids.size:
-        step_ids, step_approx = doc_ids[done : done + batch], approx[done : done + batch]
+        step_ids, step_approx = doc_ids[done : done + step], approx[done : done + step]
+        step = batch
         order = np.argsort(step_ids, kind="stable")
         rows = fetch_rows(step_ids[order])
         scores = codec.score(query, rows)

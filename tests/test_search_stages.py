@@ -104,3 +104,14 @@ def test_threshold_is_lowered_so_a_share_of_the_centroids_passes():
 def test_no_threshold_stays_no_threshold():
     scores_t = np.zeros((64, 4), dtype=np.float32)
     assert kept_threshold(scores_t, float("-inf")) == float("-inf")
+
+
+def test_a_deeper_first_step_is_scored_even_when_the_bound_would_stop():
+    docs = _documents(300)
+    codec = Int8Codec(DIM)
+    rows = Rows(codec, docs)
+    query = _documents(1, seed=3)[0]
+    order, exact_all = _exhaustive(codec, rows, query, len(docs))
+    ids, scores = progressive_rerank(codec, codec.prepare(query), order, exact_all - 0.5, 10, rows, first=200)
+    assert rows.fetched >= 200
+    _check(codec, rows, query, ids, scores)
