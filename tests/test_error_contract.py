@@ -231,3 +231,44 @@ def test_a_failed_creation_leaves_no_file(index_path):
         li.open(index_path, create=True, model="no-such-model")
     assert not index_path.exists()
     assert not list(index_path.parent.glob(index_path.name + "*"))
+
+
+def _vector_docs(start: int, n: int, version: int = 0) -> list[dict]:
+    rng = np.random.default_rng(start * 10 + version)
+    vectors = rng.standard_normal((n, 24, DIM)).astype(np.float32)
+    return [{"id": f"v{start + i}", "text": f"doc {start + i} v{version}", "vectors": vectors[i]} for i in range(n)]
+
+
+WRITES = {
+    "add": lambda idx: idx.add(_vector_docs(1000, 300)),
+    "upsert": lambda idx: idx.upsert(_vector_docs(0, 150, version=1)),
+    "delete": lambda idx: idx.delete([f"v{i}" for i in range(0, 150, 3)]),
+    "build": lambda idx: idx.build(n_centroids=64, lossy=True, compact=False),
+    "optimize": lambda idx: idx.optimize(retrain=True, lossy=True),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(WRITES))
+@pytest.mark.parametrize("room_pages", [0, 3, 40])
+def test_every_write_on_a_full_disk_rolls_back_cleanly(index_path, fake_encoder, operation, room_pages):
+    with li.open(index_path, create=True, encoder=fake_encoder, auto_build=False) as idx:
+        idx.add(_vector_docs(0, 150))
+        idx.build(n_centroids=32)
+        before = {i: idx.get(i).text for i in idx.ids()}
+        conn = idx._store._conn
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count={pages + room_pages}")
+        try:
+            WRITES[operation](idx)
+            succeeded = True
+        except DiskFullError as exc:
+            assert isinstance(exc.__cause__, apsw.FullError)
+            succeeded = False
+        conn.execute("PRAGMA max_page_count=1073741823")
+        after = {i: idx.get(i).text for i in idx.ids()}
+        if not succeeded:
+            assert after == before  # nothing of the failed write is visible
+        elif room_pages == 0:  # rewrites can reuse freed pages; adding 300 documents cannot
+            assert operation != "add"
+        assert idx.check().ok
+        assert idx.search_vectors(np.ones((2, DIM), np.float32), k=3)
