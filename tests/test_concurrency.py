@@ -70,3 +70,18 @@ def test_processes_read_consistent_snapshots_while_one_writes(index_path):
     expected_writes = sum(1 + (g % 3 == 0) + (g % 4 == 0) for g in range(1000, 1000 + GROUPS))
     assert writes == expected_writes and reads == 2 * 2 * SEARCHES  # all of the fixed work was done
     assert errors == 0 and partial == 0
+
+
+def test_two_writer_processes_queue_and_both_finish_while_readers_read(index_path):
+    seeded_index(index_path)
+    writes, reads, errors, partial = run_reader_writer(
+        str(index_path), seconds=TIME_BOUND_S, groups=GROUPS, searches=SEARCHES, writers=2
+    )
+    per_writer = [sum(1 + (g % 3 == 0) + (g % 4 == 0) for g in range(first, first + GROUPS)) for first in (1000, 1200)]
+    assert writes == sum(per_writer) and reads == 2 * 2 * SEARCHES  # neither writer gave up waiting
+    assert errors == 0 and partial == 0
+    with li.open(index_path, encoder=HashEncoder(dim=DIM), readonly=True) as idx:
+        assert idx.check().ok
+        for first in (1000, 1200):
+            kept = [g for g in range(first, first + GROUPS) if g % 4 != 0]
+            assert all(f"g{g}-0" in idx for g in kept)

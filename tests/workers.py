@@ -27,14 +27,14 @@ def group_docs(group: int, version: int = 0) -> list[dict]:
     ]
 
 
-def writer(path: str, seconds: float, queue, groups: int | None = None) -> None:
+def writer(path: str, seconds: float, queue, groups: int | None = None, first: int = 1000) -> None:
     """Add, upsert and delete whole groups, one transaction each: ``groups`` of them
     (stopping early only at ``seconds``), or as many as ``seconds`` allow."""
     writes = 0
     deadline = time.monotonic() + seconds
     with li.open(path, encoder=HashEncoder(dim=DIM)) as idx:
-        group = 1000
-        while time.monotonic() < deadline and (groups is None or group < 1000 + groups):
+        group = first
+        while time.monotonic() < deadline and (groups is None or group < first + groups):
             idx.add(group_docs(group))
             writes += 1
             if group % 3 == 0:
@@ -74,7 +74,12 @@ def reader(path: str, seconds: float, seed: int, queue, searches: int | None = N
 
 
 def run_reader_writer(
-    path: str, seconds: float, readers: int = 2, groups: int | None = None, searches: int | None = None
+    path: str,
+    seconds: float,
+    readers: int = 2,
+    groups: int | None = None,
+    searches: int | None = None,
+    writers: int = 1,
 ) -> tuple[int, int, int, int]:
     """One writer and ``readers`` reader processes on ``path``: (writes, reads, errors, inconsistent).
 
@@ -82,7 +87,7 @@ def run_reader_writer(
     ``searches`` with ``seconds`` as a generous bound, and check the counts were done."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=writer, args=(path, seconds, queue, groups))]
+    procs = [ctx.Process(target=writer, args=(path, seconds, queue, groups, 1000 + 200 * w)) for w in range(writers)]
     procs += [ctx.Process(target=reader, args=(path, seconds, seed, queue, searches)) for seed in range(1, readers + 1)]
     for p in procs:
         p.start()
