@@ -41,7 +41,12 @@ class IndexVersionError(LateIntError):
 
 
 class CorruptIndexError(LateIntError):
-    """Stored data fails validation (lengths, offsets, codes out of range)."""
+    """Stored data fails validation (lengths, offsets, codes out of range). ``doc_id`` is the
+    internal id of the damaged document when one is known (the searcher names its external id)."""
+
+    def __init__(self, message: str, *, doc_id: int | None = None) -> None:
+        super().__init__(message)
+        self.doc_id = doc_id
 
 
 class ModelError(LateIntError):

@@ -9,14 +9,15 @@ exact scorer.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
 from .codecs import StoredTokens, quantize_unit_int8
 from .documents import Hit
 from .encoder import Encoder, l2_normalize
-from .errors import DocumentNotFoundError, EmptyIndexError
+from .errors import CorruptIndexError, DocumentNotFoundError, EmptyIndexError
 from .filters import Condition
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
 from .lexical import fts5_query
@@ -46,13 +47,13 @@ class Searcher:
         )
         results = []
         for text, vectors in zip(texts, encoded, strict=True):
-            with self._store.snapshot():
+            with self._store.snapshot(), self._naming_damaged_documents():
                 results.append(self._hits(self._rank(text, vectors, request)))
         return results
 
     def search_vectors(self, query: np.ndarray, request: SearchRequest) -> list[Hit]:
         """MaxSim search with a validated (nq, dim) query matrix."""
-        with self._store.snapshot():
+        with self._store.snapshot(), self._naming_damaged_documents():
             self._require_documents()
             return self._hits(self._maxsim(l2_normalize(query), request.k, request))
 
@@ -61,7 +62,7 @@ class Searcher:
         if not ids:
             return []
         query = l2_normalize(self._encoder().encode_queries([text])[0])
-        with self._store.snapshot():
+        with self._store.snapshot(), self._naming_damaged_documents():
             rows = {r.ext_id: r.doc_id for r in self._store.documents_by_ext_ids(ids)}
             missing = [i for i in ids if i not in rows]
             if missing:
@@ -71,6 +72,22 @@ class Searcher:
             scores = codec.score(codec.prepare(query), tokens)
             best = top_k(scores, len(scores) if k is None else k)
             return self._hits(list(zip(tokens.doc_ids[best].tolist(), scores[best].tolist(), strict=True)))
+
+    @contextmanager
+    def _naming_damaged_documents(self) -> Iterator[None]:
+        """Damage found in one document's stored data is reported with that document's id."""
+        try:
+            yield
+        except CorruptIndexError as exc:
+            if exc.doc_id is None:
+                raise
+            row = self._store.documents_by_doc_ids([exc.doc_id]).get(exc.doc_id)
+            name = repr(row.ext_id) if row is not None else f"with internal id {exc.doc_id}"
+            raise CorruptIndexError(
+                f"{self._store.path}: document {name} is damaged ({exc}); run `lateint check`, then delete "
+                "and re-add it or restore a copy",
+                doc_id=exc.doc_id,
+            ) from exc
 
     def _rank(self, text: str, vectors: np.ndarray | None, request: SearchRequest) -> Ranking:
         """(doc_id, score) best first for one query; call inside a snapshot."""

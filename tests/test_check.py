@@ -132,3 +132,18 @@ def test_cli_check_exit_status(index_file, capsys):
     captured = capsys.readouterr()
     assert "PROBLEM  documents without a pooled vector" in captured.out
     assert captured.err.startswith("lateint: error:") and captured.err.count("\n") == 1
+
+
+def test_a_damaged_payload_met_by_a_search_names_the_document(index_file, fake_encoder):
+    _sql(
+        index_file,
+        "UPDATE doc_tokens SET payload = substr(payload, 1, 5) "
+        "WHERE doc_id = (SELECT doc_id FROM documents WHERE ext_id = 'd5')",
+    )
+    idx = li.open(index_file, encoder=fake_encoder, readonly=True)
+    try:
+        with pytest.raises(CorruptIndexError, match="document 'd5' is damaged") as caught:
+            idx.search_vectors(np.ones((3, DIM), np.float32), k=3, exact=True)
+        assert caught.value.doc_id is not None and isinstance(caught.value.__cause__, CorruptIndexError)
+    finally:
+        idx.close()

@@ -41,6 +41,14 @@ def decode_int8(payload: bytes, n_tokens: int, dim: int) -> tuple[np.ndarray, np
     return values, scales
 
 
+def _decode_row(row: TokenRow, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`decode_int8` of one stored document; damage names the document."""
+    try:
+        return decode_int8(row.payload, int(row.n_tokens), dim)
+    except CorruptIndexError as exc:
+        raise CorruptIndexError(f"document {row.doc_id}: {exc}", doc_id=int(row.doc_id)) from exc
+
+
 def dequantize_int8(values: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """float32 vectors from int8 values and per-token scales."""
     return values.astype(np.float32) * scales[:, None]
@@ -126,7 +134,7 @@ class Int8Codec(TokenCodec):
 
     def decode(self, row: TokenRow) -> np.ndarray:
         """The stored tokens at unit length: exactly :func:`canonical` of the vectors that were stored."""
-        values, _ = decode_int8(row.payload, int(row.n_tokens), self._dim)
+        values, _ = _decode_row(row, self._dim)
         return _unit_rows(values)
 
     def read_rows(self, rows: Iterable[TokenRow]) -> TokenMatrix:
@@ -135,7 +143,7 @@ class Int8Codec(TokenCodec):
         values: list[np.ndarray] = []
         scales: list[np.ndarray] = []
         for row in rows:
-            v, s = decode_int8(row.payload, int(row.n_tokens), self._dim)
+            v, s = _decode_row(row, self._dim)
             doc_ids.append(int(row.doc_id))
             counts.append(int(row.n_tokens))
             values.append(v)

@@ -175,10 +175,12 @@ class ResidualCodec(TokenCodec):
     def _codes(self, doc_id: int, n_tokens: int, blob: bytes | None) -> np.ndarray:
         """One document's centroid codes, length and range checked."""
         if blob is None or n_tokens <= 0 or len(blob) != n_tokens * CODE_DTYPE.itemsize:
-            raise CorruptIndexError(f"document {doc_id}: codes blob does not hold {n_tokens} uint16 codes")
+            raise CorruptIndexError(
+                f"document {doc_id}: codes blob does not hold {n_tokens} uint16 codes", doc_id=doc_id
+            )
         codes = np.frombuffer(blob, dtype=CODE_DTYPE)
         if int(codes.max()) >= self.codebook.size:
-            raise CorruptIndexError(f"document {doc_id}: centroid code out of range")
+            raise CorruptIndexError(f"document {doc_id}: centroid code out of range", doc_id=doc_id)
         return codes
 
     def split(self, row: TokenRow) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +189,8 @@ class ResidualCodec(TokenCodec):
         codes = self._codes(row.doc_id, n, row.codes)
         if len(row.payload) != n * self.row_bytes:
             raise CorruptIndexError(
-                f"document {row.doc_id}: residual payload has {len(row.payload)} bytes, expected {n * self.row_bytes}"
+                f"document {row.doc_id}: residual payload has {len(row.payload)} bytes, expected {n * self.row_bytes}",
+                doc_id=row.doc_id,
             )
         return codes, np.frombuffer(row.payload, dtype=np.uint8).reshape(n, self.row_bytes)
 
@@ -206,7 +209,9 @@ class ResidualCodec(TokenCodec):
         for row in rows:
             n = int(row.n_tokens)
             if row.codes is None or len(row.codes) != n * CODE_DTYPE.itemsize or len(row.payload) != n * width:
-                raise CorruptIndexError(f"document {row.doc_id}: stored codes or residuals do not hold {n} tokens")
+                raise CorruptIndexError(
+                    f"document {row.doc_id}: stored codes or residuals do not hold {n} tokens", doc_id=row.doc_id
+                )
             doc_ids.append(int(row.doc_id))
             counts.append(n)
             code_blobs.append(row.codes)
@@ -265,7 +270,7 @@ class ResidualCodec(TokenCodec):
         blobs: list[bytes] = []
         for doc_id, n_tokens, blob in rows:
             if blob is None or n_tokens <= 0 or len(blob) != int(n_tokens) * CODE_DTYPE.itemsize:
-                raise CorruptIndexError(f"document {doc_id}: codes blob does not hold {n_tokens} codes")
+                raise CorruptIndexError(f"document {doc_id}: codes blob does not hold {n_tokens} codes", doc_id=doc_id)
             doc_ids.append(int(doc_id))
             counts.append(int(n_tokens))
             blobs.append(blob)
