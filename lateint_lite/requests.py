@@ -128,9 +128,14 @@ def positive_int(value: object, what: str) -> int:
     return int(value)
 
 
+#: Result counts above this are treated as "everything" (SQLite binds 64-bit integers; no index
+#: holds this many documents).
+MAX_K = 2**31 - 1
+
+
 def check_k(k: object) -> int:
-    """A positive integer result count."""
-    return positive_int(k, "k")
+    """A positive integer result count; counts beyond ``MAX_K`` mean all of them."""
+    return min(positive_int(k, "k"), MAX_K)
 
 
 def prepare_documents(docs: Iterable[Mapping[str, Any]], dim: int) -> list[DocumentInput]:
@@ -223,9 +228,9 @@ def search_request(
     depth = max(count, HYBRID_DEPTH) if opts.mode == "hybrid" else count
     params = PruningParams.for_k(
         depth,
-        ncells=None if opts.ncells is None else positive_int(opts.ncells, "ncells"),
+        ncells=None if opts.ncells is None else min(positive_int(opts.ncells, "ncells"), MAX_K),
         threshold=None if opts.threshold is None else _number(opts.threshold, "threshold"),
-        ndocs=None if opts.ndocs is None else positive_int(opts.ndocs, "ndocs"),
+        ndocs=None if opts.ndocs is None else min(positive_int(opts.ndocs, "ndocs"), MAX_K),
     )
     return SearchRequest(
         k=count,

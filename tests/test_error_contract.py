@@ -272,3 +272,12 @@ def test_every_write_on_a_full_disk_rolls_back_cleanly(index_path, fake_encoder,
             assert operation != "add"
         assert idx.check().ok
         assert idx.search_vectors(np.ones((2, DIM), np.float32), k=3)
+
+
+@pytest.mark.parametrize("mode", ["maxsim", "bm25", "hybrid", "pooled"])
+@pytest.mark.parametrize("options", [{"k": 2**70}, {"k": 2**63}, {"ncells": 2**70}, {"ndocs": 2**70}])
+def test_counts_beyond_64_bits_mean_everything_in_every_mode(built_index, mode, options):
+    if mode != "maxsim" and set(options) & {"ncells", "ndocs"}:
+        options = {**options, "k": 5}
+    hits = built_index.search("doc", mode=mode, **options)
+    assert hits and [h.rank for h in hits] == list(range(1, len(hits) + 1))
