@@ -84,4 +84,11 @@ def read_documents(path: str) -> Iterator[dict[str, Any]]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{path}: cannot read: {exc}") from exc
-    yield {"id": path, "text": text, "meta": {"path": path}}
+    name = displayable(path)
+    yield {"id": name, "text": text, "meta": {"path": name}}
+
+
+def displayable(path: str) -> str:
+    """A file name as valid Unicode: bytes that were not UTF-8 (kept by Python as lone
+    surrogates) become U+FFFD, so such a file still gets an id."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

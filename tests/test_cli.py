@@ -243,3 +243,15 @@ def test_damaged_gzip_input_is_one_line(built, tmp_path, capsys):
     assert main(["add", str(built), str(damaged), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("lateint: error:") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_file_whose_name_is_not_utf8_gets_an_id(tmp_path, capsys):
+    import os
+
+    index = tmp_path / "notes.lateint"
+    name = os.fsdecode(b"bad\xffname.txt")  # how Python hands such a file name over
+    (tmp_path / name).write_text("moon tides and oceans")
+    code, _ = run("add", str(index), str(tmp_path / name), "--no-progress", "--no-build")
+    assert code == 0
+    code, out = run("search", str(index), "tides", "--json")
+    assert code == 0 and "bad\ufffdname.txt" in json.loads(out)[0]["id"]
