@@ -270,7 +270,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
         write = idx.upsert if args.command == "upsert" else idx.add
         written = write(docs, progress=_progress_wanted(args), batch_size=args.batch_size)
         verb = "upserted" if args.command == "upsert" else "added"
-        print(f"{verb} {len(written)} documents in {idx.path} ({len(idx)} in total)", file=out)
+        print(f"{verb} {_count(len(written), 'document')} in {idx.path} ({len(idx)} in total)", file=out)
     return 0
 
 
@@ -306,6 +306,11 @@ def cmd_optimize(args: argparse.Namespace, out: TextIO) -> int:
         before, after = report.file_bytes_before, report.file_bytes_after
         print(f"{args.index}: {report.action}; file {before} -> {after} bytes", file=out)
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 document', '2 documents'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _argv_text(text: str) -> str:
@@ -435,7 +440,7 @@ def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
 
     with open_index(args.index) as idx:
         removed = idx.delete(args.ids, missing_ok=args.missing_ok)
-    print(f"deleted {removed} documents", file=out)
+    print(f"deleted {_count(removed, 'document')}", file=out)
     return 0
 
 
