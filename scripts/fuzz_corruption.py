@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from synthetic import VectorsOnly
 
 DIM = 32
 N_DOCS = 160
@@ -56,19 +57,6 @@ MUTATIONS = (
     "tamper_ivf",
     "tamper_centroids",
 )
-
-
-class VectorsOnly:
-    """Encoder identity for an index fed only precomputed vectors (text search is BM25)."""
-
-    name = "fuzz"
-    fingerprint = "fuzz-dim32"
-    dim = DIM
-
-    def encode_documents(self, texts: Any, **_: object) -> list[np.ndarray]:
-        raise RuntimeError("vectors only")
-
-    encode_queries = encode_documents
 
 
 def make_bases(folder: Path) -> dict[str, Path]:
@@ -90,7 +78,7 @@ def make_bases(folder: Path) -> dict[str, Path]:
     bases = {}
     for kind in ("unbuilt", "built"):
         path = folder / f"{kind}.lateint"
-        with li.open(path, create=True, encoder=VectorsOnly(), auto_build=False) as idx:
+        with li.open(path, create=True, encoder=VectorsOnly(DIM), auto_build=False) as idx:
             idx.add(docs)
             if kind == "built":
                 idx.build(n_centroids=32)
@@ -265,7 +253,7 @@ def exercise(path: Path) -> list[Any]:
     rng = np.random.default_rng(1)
     query = rng.standard_normal((6, DIM)).astype(np.float32)
     out: list[Any] = []
-    with li.open(path, readonly=True, encoder=VectorsOnly()) as idx:
+    with li.open(path, readonly=True, encoder=VectorsOnly(DIM)) as idx:
         out.append(idx.info().documents)
         out.append(idx.check().ok)
         out.append([(h.id, round(h.score, 4)) for h in idx.search_vectors(query, k=5, exact=True)])

@@ -39,23 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from synthetic import VectorsOnly
 
 DIM = 32
 TOKENS = 16
 OPS = ("add", "add", "upsert", "delete", "add", "build", "upsert", "optimize")
-
-
-class VectorsOnly:
-    """Encoder identity for an index fed only precomputed vectors."""
-
-    name = "crash"
-    fingerprint = "crash-dim32"
-    dim = DIM
-
-    def encode_documents(self, texts: Any, **_: object) -> list[np.ndarray]:
-        raise RuntimeError("vectors only")
-
-    encode_queries = encode_documents
 
 
 def vectors_of(doc_id: str, version: int) -> np.ndarray:
@@ -112,7 +100,7 @@ def child(path: Path, journal: Path, start: int) -> None:
 
     maintenance.AUTO_BUILD_TOKENS = 1500
     state = model_states(start)[-1]
-    with li.open(path, create=not path.exists(), encoder=VectorsOnly()) as idx, open(journal, "a") as log:
+    with li.open(path, create=not path.exists(), encoder=VectorsOnly(DIM)) as idx, open(journal, "a") as log:
         print("ready", flush=True)
         step = start
         while True:
@@ -146,7 +134,7 @@ def observed(path: Path) -> tuple[dict[str, int], list[str]]:
     import lateint_lite as li
 
     problems: list[str] = []
-    with li.open(path, encoder=VectorsOnly()) as idx:
+    with li.open(path, encoder=VectorsOnly(DIM)) as idx:
         report = idx.check()
         problems += list(report.problems)
         state = {}

@@ -103,10 +103,15 @@ def test_a_damaged_full_text_index_is_reported_and_optimize_rebuilds_it(index_fi
     assert _check(index_file, fake_encoder).ok
 
 
-def test_a_tampered_inverted_list_is_reported_and_optimize_repairs_it(index_path, fake_encoder):
-    with li.open(index_path, create=True, encoder=fake_encoder, auto_build=False) as idx:
+def _built(path, fake_encoder):
+    with li.open(path, create=True, encoder=fake_encoder, auto_build=False) as idx:
         idx.add(_docs())
         idx.build(n_centroids=16)
+    return path
+
+
+def test_a_tampered_inverted_list_is_reported_and_optimize_repairs_it(index_path, fake_encoder):
+    _built(index_path, fake_encoder)
     _sql(index_path, "UPDATE ivf SET doc_ids = (SELECT doc_ids FROM ivf WHERE centroid_id = 1) WHERE centroid_id = 0")
     report = _check(index_path, fake_encoder)
     assert any("inverted list of centroid 0" in p for p in report.problems)
@@ -116,9 +121,7 @@ def test_a_tampered_inverted_list_is_reported_and_optimize_repairs_it(index_path
 
 
 def test_damaged_codec_tables_are_reported(index_path, fake_encoder):
-    with li.open(index_path, create=True, encoder=fake_encoder, auto_build=False) as idx:
-        idx.add(_docs())
-        idx.build(n_centroids=16)
+    _built(index_path, fake_encoder)
     _sql(index_path, "DELETE FROM codec_arrays WHERE name = 'bucket_weights'")
     report = _check(index_path, fake_encoder)
     assert any(p.startswith("codec:") and "bucket_weights" in p for p in report.problems)

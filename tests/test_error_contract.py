@@ -7,6 +7,7 @@ the original exception chained when one was translated, and leave the index as i
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import threading
 import time
@@ -181,15 +182,24 @@ def _hold_write_lock(path: str, seconds: float, started: threading.Event) -> Non
     conn.close()
 
 
+@contextlib.contextmanager
+def _locked_elsewhere(path: str, seconds: float):
+    """Another connection holds the write lock for ``seconds`` (from a thread) while the body runs."""
+    started = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, seconds, started))
+    holder.start()
+    started.wait(10)
+    try:
+        yield
+    finally:
+        holder.join()
+
+
 def test_a_writer_waits_for_another_connections_write(index_path, fake_encoder):
     with li.open(index_path, create=True, encoder=fake_encoder, busy_timeout=60) as idx:
         idx.add(_docs(3))
-        started = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(idx.path, 1.0, started))
-        holder.start()
-        started.wait(10)
-        idx.add(_docs(6)[3:])  # waits about 1 s, then succeeds
-        holder.join()
+        with _locked_elsewhere(idx.path, 1.0):
+            idx.add(_docs(6)[3:])  # waits about 1 s, then succeeds
         assert len(idx) == 6
         assert idx.search("tide", k=3)  # reads never waited on the lock
 
@@ -197,17 +207,11 @@ def test_a_writer_waits_for_another_connections_write(index_path, fake_encoder):
 def test_a_writer_gives_up_after_its_busy_timeout(index_path, fake_encoder):
     with li.open(index_path, create=True, encoder=fake_encoder, busy_timeout=0.3) as idx:
         idx.add(_docs(3))
-        started = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(idx.path, 3.0, started))
-        holder.start()
-        started.wait(10)
-        try:
+        with _locked_elsewhere(idx.path, 3.0):
             hits = idx.search("tide", k=3)  # a reader does not wait
             with pytest.raises(IndexBusyError) as caught:
                 idx.add(_docs(6)[3:])
             assert isinstance(caught.value.__cause__, apsw.BusyError)
-        finally:
-            holder.join()
         assert len(idx) == 3 and hits
 
 

@@ -67,15 +67,22 @@ def test_uninformative_centroid_scores_make_the_rerank_score_everything(k):
     _check(codec, rows, query, ids, scores)
 
 
-def test_exact_centroid_scores_stop_the_rerank_after_one_batch():
+def _perfectly_ranked(first: int = 0):
+    """progressive_rerank over 300 documents whose centroid scores rank them exactly:
+    (codec, rows, query, ids, scores)."""
     docs = _documents(300)
     codec = Int8Codec(DIM)
     rows = Rows(codec, docs)
     query = _documents(1, seed=3)[0]
     order, exact_all = _exhaustive(codec, rows, query, len(docs))
-    ids, scores = progressive_rerank(codec, codec.prepare(query), order, exact_all - 0.5, 10, rows)
+    ids, scores = progressive_rerank(codec, codec.prepare(query), order, exact_all - 0.5, 10, rows, first=first)
+    return codec, rows, query, ids, scores
+
+
+def test_exact_centroid_scores_stop_the_rerank_after_one_batch():
+    codec, rows, query, ids, scores = _perfectly_ranked()
     _check(codec, rows, query, ids, scores)
-    assert rows.fetched < len(docs)  # a perfectly ranked list needs one batch
+    assert rows.fetched < 300  # a perfectly ranked list needs one batch
 
 
 def test_rerank_of_fewer_documents_than_k_returns_them_all():
@@ -107,11 +114,6 @@ def test_no_threshold_stays_no_threshold():
 
 
 def test_a_deeper_first_step_is_scored_even_when_the_bound_would_stop():
-    docs = _documents(300)
-    codec = Int8Codec(DIM)
-    rows = Rows(codec, docs)
-    query = _documents(1, seed=3)[0]
-    order, exact_all = _exhaustive(codec, rows, query, len(docs))
-    ids, scores = progressive_rerank(codec, codec.prepare(query), order, exact_all - 0.5, 10, rows, first=200)
+    codec, rows, query, ids, scores = _perfectly_ranked(first=200)
     assert rows.fetched >= 200
     _check(codec, rows, query, ids, scores)
