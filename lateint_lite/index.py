@@ -326,7 +326,8 @@ class Index:
 
     @guarded
     def export(self, path: str | os.PathLike[str]) -> str:
-        """Write a compact copy of the index to ``path`` (which must not exist) for shipping.
+        """Write a compact copy of the index to ``path`` (which must not exist; missing parent
+        folders are created) for shipping.
 
         The copy is one file (no -wal/-shm), VACUUMed, in rollback-journal mode so
         it opens read-only even from read-only media; reopening it for writing
@@ -336,8 +337,9 @@ class Index:
         if os.path.exists(target):
             raise InvalidInputError(f"{target}: already exists")
         parent = os.path.dirname(os.path.abspath(target))
-        if not os.path.isdir(parent):
-            raise InvalidInputError(f"{target}: directory {parent} does not exist")
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            raise InvalidInputError(f"{target}: {parent} is not a directory")
+        os.makedirs(parent, exist_ok=True)
         self._store.export_copy(target)
         return target
 

@@ -223,10 +223,18 @@ def test_a_directory_is_not_an_index(tmp_path, capsys):
     assert err.startswith("lateint: error:") and "is a directory" in err and "Traceback" not in err
 
 
-def test_export_into_a_missing_directory_is_one_line(built, tmp_path, capsys):
-    assert main(["export", str(built), str(tmp_path / "ship" / "x.lateint")]) == 1
+def test_export_creates_missing_parent_folders(built, tmp_path, capsys):
+    target = tmp_path / "ship" / "v1" / "x.lateint"
+    assert main(["export", str(built), str(target)]) == 0
+    assert target.is_file()
+    assert main(["info", str(target)]) == 0
+
+
+def test_export_below_a_file_is_one_line(built, tmp_path, capsys):
+    (tmp_path / "plain").write_text("not a folder")
+    assert main(["export", str(built), str(tmp_path / "plain" / "x.lateint")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("lateint: error:") and "does not exist" in err and err.count("\n") == 1
+    assert err.startswith("lateint: error:") and "is not a directory" in err and err.count("\n") == 1
 
 
 def test_a_query_with_bytes_that_are_not_utf8_still_searches(built, capsys):

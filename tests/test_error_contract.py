@@ -76,7 +76,7 @@ BAD_CALLS = {
     "query vectors of the wrong width": lambda idx: idx.search_vectors(np.ones((2, DIM + 1), np.float32)),
     "zero query vectors": lambda idx: idx.search_vectors(np.zeros((2, DIM), np.float32)),
     "export over an existing file": lambda idx: idx.export(idx.path),
-    "export into a missing directory": lambda idx: idx.export("/nonexistent-dir/x.lateint"),
+    "export below a file": lambda idx: idx.export(f"{idx.path}/x.lateint"),
 }
 
 
