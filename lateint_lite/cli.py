@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", help="index file")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("ids", help="list document ids, one per line, in insertion order")
+    p.add_argument("index", help="index file")
+    p.add_argument("--offset", type=int, default=0, help="skip this many ids first (default 0)")
+    p.add_argument("--limit", type=int, help="print at most this many ids (default: all)")
+
     p = sub.add_parser("check", help="verify an index without changing it (exit 1 when problems are found)")
     p.add_argument("index", help="index file")
     p.add_argument("--readonly", action="store_true", help="open read-only (skips the full-text index check)")
@@ -203,15 +208,37 @@ def parse_where_args(clauses: list[str], as_json: str | None) -> dict[str, Any] 
     return where or None
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (not when created)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:  # logging must never break the command
+            self.handleError(record)
+
+
+class _CliLogFormat(logging.Formatter):
+    """``lateint: <message>`` for progress notes, ``lateint: warning: <message>`` for warnings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "warning: " if record.levelno >= logging.WARNING else ""
+        return f"lateint: {kind}{record.getMessage()}"
+
+
 def _log_warnings_to_stderr() -> None:
-    """Library warnings (e.g. a skipped compaction) as ``lateint: warning: ...`` lines."""
+    """Library notes (an automatic build starting, a migration) and warnings (a skipped
+    compaction, a writer waiting for another) as one ``lateint: ...`` line each on stderr,
+    whether or not it is a terminal."""
     logger = logging.getLogger("lateint_lite")
     if not any(getattr(h, "lateint_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setLevel(logging.WARNING)
-        handler.setFormatter(logging.Formatter("lateint: warning: %(message)s"))
+        handler = _StderrHandler()
+        handler.setLevel(logging.INFO)
+        handler.setFormatter(_CliLogFormat())
         handler.lateint_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 def _lossy_option(parser: argparse.ArgumentParser) -> None:
@@ -459,6 +486,19 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_ids(args: argparse.Namespace, out: TextIO) -> int:
+    from .index import open as open_index
+
+    if args.offset < 0 or (args.limit is not None and args.limit < 0):
+        raise LateIntError("--offset and --limit must not be negative")
+    with open_index(args.index, readonly=True) as idx:
+        ids = idx.ids()
+    stop = None if args.limit is None else args.offset + args.limit
+    for doc_id in ids[args.offset : stop]:
+        print(doc_id, file=out)
+    return 0
+
+
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
@@ -528,6 +568,7 @@ COMMANDS: dict[str, Any] = {
     "delete": cmd_delete,
     "info": cmd_info,
     "check": cmd_check,
+    "ids": cmd_ids,
     "eval": cmd_eval,
     "demo": cmd_demo,
 }

@@ -263,3 +263,24 @@ def test_a_file_whose_name_is_not_utf8_gets_an_id(tmp_path, capsys):
     assert code == 0
     code, out = run("search", str(index), "tides", "--json")
     assert code == 0 and "bad\ufffdname.txt" in json.loads(out)[0]["id"]
+
+
+def test_ids_lists_pages_of_ids(built, capsys):
+    code, out = run("ids", str(built))
+    every = out.split()
+    assert code == 0 and len(every) >= 3
+    code, out = run("ids", str(built), "--offset", "1", "--limit", "2")
+    assert code == 0 and out.split() == every[1:3]
+    assert main(["ids", str(built), "--limit", "-1"]) == 1
+
+
+def test_an_automatic_build_is_announced_on_stderr(tmp_path, capsys, monkeypatch):
+    from lateint_lite import maintenance
+
+    monkeypatch.setattr(maintenance, "AUTO_BUILD_TOKENS", 50)
+    corpus = tmp_path / "docs.jsonl"
+    lines = [json.dumps({"id": f"n{i}", "text": f"note {i} about tides, moons and the sea floor"}) for i in range(40)]
+    corpus.write_text("\n".join(lines) + "\n")
+    assert main(["add", str(tmp_path / "auto.lateint"), str(corpus), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "lateint: " in err and "building automatically" in err
