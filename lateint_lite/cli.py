@@ -15,11 +15,13 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
@@ -304,7 +306,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
-    with open_index(args.index, readonly=True) as idx:
+    with open_index(args.index, readonly=True) as idx, _slow_start_notice():
         hits = idx.rerank(_argv_text(args.query), args.ids, k=args.k)
     _print_hits(hits, args.json, out)
     return 0
@@ -346,10 +348,35 @@ def _argv_text(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+#: Seconds a search may take before the CLI says why (the first run compiles the kernels:
+#: 20 s for a search of a built SciFact index on 2 cores, 1.7 s once they are cached).
+SLOW_START_NOTICE_S = 3.0
+
+
+@contextlib.contextmanager
+def _slow_start_notice() -> Iterator[None]:
+    """Print one stderr line when the body is still running after ``SLOW_START_NOTICE_S``."""
+    timer = threading.Timer(
+        SLOW_START_NOTICE_S,
+        lambda: print(
+            "lateint: loading the index and compiling the search kernels (the first run after "
+            "installing takes up to a minute; later runs reuse the compiled code)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
-    with open_index(args.index, readonly=True) as idx:
+    with open_index(args.index, readonly=True) as idx, _slow_start_notice():
         hits = idx.search(
             _argv_text(args.query),
             k=args.k,

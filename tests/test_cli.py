@@ -284,3 +284,30 @@ def test_an_automatic_build_is_announced_on_stderr(tmp_path, capsys, monkeypatch
     assert main(["add", str(tmp_path / "auto.lateint"), str(corpus), "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "lateint: " in err and "building automatically" in err
+
+
+def test_a_slow_first_search_says_why_on_stderr(built, capsys, monkeypatch):
+    import time
+
+    from lateint_lite import cli
+    from lateint_lite.index import Index
+
+    real_search = Index.search
+
+    def slow_search(self, *args, **kwargs):
+        time.sleep(0.5)
+        return real_search(self, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "SLOW_START_NOTICE_S", 0.05)
+    monkeypatch.setattr(Index, "search", slow_search)
+    code, out = run("search", str(built), "tides", "-k", "2")
+    err = capsys.readouterr().err
+    assert code == 0 and len(out.strip().splitlines()) == 2
+    assert err.count("compiling the search kernels") == 1 and err.startswith("lateint: ")
+
+
+def test_a_fast_search_prints_nothing_on_stderr(built, capsys):
+    run("search", str(built), "tides", "-k", "2")  # kernels compiled by now
+    capsys.readouterr()
+    code, _ = run("search", str(built), "tides", "-k", "2")
+    assert code == 0 and capsys.readouterr().err == ""
