@@ -87,6 +87,11 @@ def group_by_centroid(doc_codes: Iterable[tuple[int, np.ndarray]]) -> dict[int, 
     return dict(postings_of(doc_codes).items())
 
 
+#: The row blob of an empty list (what ``encode_list`` gives for no ids), as a constant so that
+#: reading lists never compiles the varint encoder (0.85 s of a cold first search).
+EMPTY_LIST = b"\x00"
+
+
 def encode_list(doc_ids: np.ndarray) -> bytes:
     """Row blob of one list (doc ids strictly increasing)."""
     return varint_encode(doc_ids)
@@ -102,8 +107,7 @@ def decode_rows(rows: Mapping[int, bytes], n_centroids: int, max_doc_id: int) ->
     """All lists from (centroid_id -> blob); missing centroids have empty lists."""
     if rows and (min(rows) < 0 or max(rows) >= n_centroids):
         raise CorruptIndexError("inverted list for a centroid that does not exist")
-    empty = encode_list(np.empty(0, np.int64))
-    blobs = [rows.get(c, empty) for c in range(n_centroids)]
+    blobs = [rows.get(c, EMPTY_LIST) for c in range(n_centroids)]
     offsets, values = varint_decode_lists(blobs, max_doc_id)
     return InvertedLists(offsets=offsets, values=values)
 
@@ -120,8 +124,7 @@ def patched(stored: Mapping[int, bytes], change: Postings, *, remove: bool) -> d
 
     Rows that become empty map to None (delete the row).
     """
-    empty = encode_list(np.empty(0, np.int64))
-    blobs = [stored.get(c, empty) for c in change.centroids.tolist()]
+    blobs = [stored.get(c, EMPTY_LIST) for c in change.centroids.tolist()]
     old_offsets, old_ids = varint_decode_lists(blobs, np.iinfo(np.int64).max)
     n_rows = change.centroids.size
     old_rows = np.repeat(np.arange(n_rows), np.diff(old_offsets))
