@@ -21,9 +21,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from benchutil import write_section
@@ -153,6 +154,22 @@ def selected(variant: Variant, only: list[str] | None) -> bool:
     return not only or any(text in variant.label for text in only)
 
 
+def per_variant(
+    vectors: np.ndarray, seeds: list[int], only: list[str] | None, measure: Callable[[np.ndarray], Any]
+) -> Iterator[tuple[Variant, list[Any], int, float]]:
+    """For each selected variant: (variant, ``measure(decoded vectors)`` per seed, centroids, seconds)."""
+    for variant in VARIANTS:
+        if not selected(variant, only):
+            continue
+        started = time.perf_counter()
+        results, size = [], 0
+        for seed in seeds:
+            codec = train(variant, vectors, seed)
+            results.append(measure(decoded(variant, codec, vectors)))
+            size = codec.codebook.size
+        yield variant, results, size, time.perf_counter() - started
+
+
 def bytes_per_token(variant: Variant, dim: int) -> float:
     if variant.centroids_only:
         return 2
@@ -168,19 +185,14 @@ def synthetic(n_docs: int, seeds: list[int], only: list[str] | None, noise: floa
     offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
     truth = exact_top(queries, docs, 100)
     rows = []
-    for variant in VARIANTS:
-        if not selected(variant, only):
-            continue
-        r10, r100 = [], []
-        started = time.perf_counter()
-        for seed in seeds:
-            codec = train(variant, vectors, seed)
-            found = scores_top(queries, decoded(variant, codec, vectors), offsets, 100)
-            r10.append(recall_at(found, truth, 10))
-            r100.append(recall_at(found, truth, 100))
+    for variant, found_per_seed, size, seconds in per_variant(
+        vectors, seeds, only, lambda dec: scores_top(queries, dec, offsets, 100)
+    ):
+        r10 = [recall_at(found, truth, 10) for found in found_per_seed]
+        r100 = [recall_at(found, truth, 100) for found in found_per_seed]
         rows.append(
-            f"| {variant.label} | {bytes_per_token(variant, 128):.0f} | {codec.codebook.size:,} "
-            f"| {np.mean(r10):.3f} ± {np.std(r10):.3f} | {np.mean(r100):.3f} | {time.perf_counter() - started:.0f} |"
+            f"| {variant.label} | {bytes_per_token(variant, 128):.0f} | {size:,} "
+            f"| {np.mean(r10):.3f} ± {np.std(r10):.3f} | {np.mean(r100):.3f} | {seconds:.0f} |"
         )
         print(rows[-1], flush=True)
     return (
@@ -223,15 +235,9 @@ def beir(index: Path, dataset_dir: Path, seeds: list[int], only: list[str] | Non
 
     out = [f"| float (canonical int8 tokens, no codec) | {4 * vectors.shape[1] + 4} | - | {ndcg(vectors):.2f} | |"]
     print(out[-1], flush=True)
-    for variant in VARIANTS:
-        if not selected(variant, only):
-            continue
-        values = []
-        for seed in seeds:
-            trained = train(variant, vectors, seed)
-            values.append(ndcg(decoded(variant, trained, vectors)))
+    for variant, values, size, _ in per_variant(vectors, seeds, only, ndcg):
         out.append(
-            f"| {variant.label} | {bytes_per_token(variant, vectors.shape[1]):.0f} | {trained.codebook.size:,} "
+            f"| {variant.label} | {bytes_per_token(variant, vectors.shape[1]):.0f} | {size:,} "
             f"| {np.mean(values):.2f} ± {np.std(values):.2f} | {' / '.join(f'{v:.2f}' for v in values)} |"
         )
         print(out[-1], flush=True)
