@@ -31,6 +31,7 @@ from .boundary import translate
 from .config import AUTO, DEFAULT_NBITS, DEFAULT_RESIDUAL_DIM, DEFAULT_SEED, NBITS
 from .errors import LateIntError
 from .evaluation import DEFAULT_MODES as DEFAULT_EVAL_MODES
+from .sources import displayable
 
 DEMO_QUERIES = (
     "why do my eyes water when I chop vegetables?",
@@ -307,7 +308,7 @@ def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     with open_index(args.index, readonly=True) as idx, _slow_start_notice():
-        hits = idx.rerank(_argv_text(args.query), args.ids, k=args.k)
+        hits = idx.rerank(displayable(args.query), args.ids, k=args.k)
     _print_hits(hits, args.json, out)
     return 0
 
@@ -342,12 +343,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _argv_text(text: str) -> str:
-    """A query from the command line: bytes that were not UTF-8 (kept by Python as lone
-    surrogates) become U+FFFD, as a terminal would show them."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 #: Seconds a search may take before the CLI says why (the first run compiles the kernels:
 #: 20 s for a search of a built SciFact index on 2 cores, 1.7 s once they are cached).
 SLOW_START_NOTICE_S = 3.0
@@ -378,7 +373,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
     with open_index(args.index, readonly=True) as idx, _slow_start_notice():
         hits = idx.search(
-            _argv_text(args.query),
+            displayable(args.query),
             k=args.k,
             mode=args.mode,
             exact=args.exact,

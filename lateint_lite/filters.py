@@ -51,7 +51,7 @@ def _scalar(value: object, where: str) -> Scalar:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, str):
-        return _unicode(value, where)
+        return valid_unicode(value, where)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -65,12 +65,15 @@ def _scalar(value: object, where: str) -> Scalar:
     raise InvalidInputError(f"{where}: expected a string, number, boolean or null, got {type(value).__name__}")
 
 
-def _unicode(text: str, where: str) -> str:
-    """``text`` if UTF-8 can store it (no lone surrogates)."""
+def valid_unicode(text: str, what: str) -> str:
+    """``text``, if UTF-8 can store it (no lone surrogates)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InvalidInputError(f"{where}: not valid Unicode (lone surrogate)") from exc
+        raise InvalidInputError(
+            f"{what} is not valid Unicode (lone surrogate at position {exc.start}); "
+            "decode bytes with errors='replace' first"
+        ) from exc
     return text
 
 
@@ -84,7 +87,7 @@ def parse_where(where: Mapping[str, Any] | None) -> tuple[Condition, ...]:
     for key, spec in where.items():
         if not isinstance(key, str) or not key:
             raise InvalidInputError("where keys must be non-empty strings")
-        _unicode(key, "where key")
+        valid_unicode(key, "where key")
         if not isinstance(spec, Mapping):
             conditions.append(Condition(key, "eq", (_scalar(spec, f"where[{key!r}]"),)))
             continue

@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import BuildOptions
 from .errors import DuplicateIdError, InvalidInputError
-from .filters import Condition, parse_where
+from .filters import Condition, parse_where, valid_unicode
 from .search import PruningParams
 
 MAX_ID_LENGTH = 1024
@@ -43,23 +43,11 @@ class DocumentInput:
     vectors: np.ndarray | None = None
 
 
-def _check_unicode(value: str, what: str) -> str:
-    """``value``, if it is valid Unicode (no lone surrogates, which UTF-8 cannot store)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(
-            f"{what} is not valid Unicode (lone surrogate at position {exc.start}); "
-            "decode bytes with errors='replace' first"
-        ) from exc
-    return value
-
-
 def normalize_id(value: object) -> str:
     """A document id as stored: non-empty str (ints are accepted and converted)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, numbers.Integral)):
         raise InvalidInputError(f"document id must be a string, got {type(value).__name__}")
-    text = str(int(value)) if isinstance(value, numbers.Integral) else _check_unicode(value, "document id")
+    text = str(int(value)) if isinstance(value, numbers.Integral) else valid_unicode(value, "document id")
     if not text.strip():
         raise InvalidInputError("document id must not be empty")
     if len(text) > MAX_ID_LENGTH:
@@ -80,7 +68,7 @@ def normalize_text(value: object, what: str = "text") -> str:
         raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
     if not value.strip():
         raise InvalidInputError(f"{what} must not be empty or whitespace")
-    return _check_unicode(value, what)
+    return valid_unicode(value, what)
 
 
 def normalize_texts(values: object, what: str = "queries") -> list[str]:
@@ -133,9 +121,14 @@ def positive_int(value: object, what: str) -> int:
 MAX_K = 2**31 - 1
 
 
+def positive_count(value: object, what: str) -> int:
+    """A positive integer count of results or candidates; counts beyond ``MAX_K`` mean all of them."""
+    return min(positive_int(value, what), MAX_K)
+
+
 def check_k(k: object) -> int:
-    """A positive integer result count; counts beyond ``MAX_K`` mean all of them."""
-    return min(positive_int(k, "k"), MAX_K)
+    """A positive integer result count."""
+    return positive_count(k, "k")
 
 
 def prepare_documents(docs: Iterable[Mapping[str, Any]], dim: int) -> list[DocumentInput]:
@@ -228,9 +221,9 @@ def search_request(
     depth = max(count, HYBRID_DEPTH) if opts.mode == "hybrid" else count
     params = PruningParams.for_k(
         depth,
-        ncells=None if opts.ncells is None else min(positive_int(opts.ncells, "ncells"), MAX_K),
+        ncells=None if opts.ncells is None else positive_count(opts.ncells, "ncells"),
         threshold=None if opts.threshold is None else _number(opts.threshold, "threshold"),
-        ndocs=None if opts.ndocs is None else min(positive_int(opts.ndocs, "ndocs"), MAX_K),
+        ndocs=None if opts.ndocs is None else positive_count(opts.ndocs, "ndocs"),
     )
     return SearchRequest(
         k=count,

@@ -121,7 +121,7 @@ def plaid_search(
     candidates = gather_candidates(cells, lists.offsets, lists.values, codes.n_docs)
     if allowed is not None:
         candidates = candidates[allowed[candidates]]
-        if candidates.size < max(k, rerank_batch(k)):
+        if candidates.size < rerank_batch(k):
             candidates = np.flatnonzero(allowed)
     if candidates.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32)

@@ -89,6 +89,6 @@ def read_documents(path: str) -> Iterator[dict[str, Any]]:
 
 
 def displayable(path: str) -> str:
-    """A file name as valid Unicode: bytes that were not UTF-8 (kept by Python as lone
-    surrogates) become U+FFFD, so such a file still gets an id."""
+    """A file name or command-line argument as valid Unicode: bytes that were not UTF-8 (kept
+    by Python as lone surrogates) become U+FFFD, as a terminal shows them."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -73,10 +73,7 @@ class StateCache:
             with self._lock:
                 state = self._current(key)
             if self._resident is None or self._resident[0] != key:
-                resident = self._loaded(lambda: state.codec.load_resident(self._store))
-                loaded = resident.pruning.codes if resident.pruning is not None else resident.tokens
-                if loaded is not None and loaded.n_docs != self._store.counts()[0]:
-                    self._missing_tokens(None)
+                resident = self._loaded(lambda: state.codec.load_resident(self._store), _documents_in)
                 self._resident = (key, resident)
             return state, self._resident[1]
 
@@ -87,23 +84,25 @@ class StateCache:
             with self._lock:
                 state = self._current(key)
             if self._all_tokens is None or self._all_tokens[0] != key:
-                tokens = self._loaded(lambda: state.codec.all_tokens(self._store))
-                if tokens.n_docs != self._store.counts()[0]:
-                    self._missing_tokens(None)
-                self._all_tokens = (key, tokens)
+                self._all_tokens = (key, self._loaded(lambda: state.codec.all_tokens(self._store), lambda t: t.n_docs))
             return self._all_tokens[1]
 
-    def _loaded(self, load: Callable[[], T]) -> T:
-        """``load()``, with damage caused by a lost token row reported as such."""
+    def _loaded(self, load: Callable[[], T], documents_in: Callable[[T], int | None]) -> T:
+        """``load()``, checked to hold every document: a lost token row is corruption, reported
+        with the document's id, not a document that silently drops out of MaxSim results."""
         try:
-            return load()
+            loaded = load()
         except CorruptIndexError as exc:
-            self._missing_tokens(exc)
+            self._raise_if_tokens_missing(exc)
             raise
+        n_docs = documents_in(loaded)
+        if n_docs is not None and n_docs != self._store.counts()[0]:
+            self._raise_if_tokens_missing(None)
+        return loaded
 
-    def _missing_tokens(self, cause: CorruptIndexError | None) -> None:
-        """Raise when a document has lost its token row: corruption, not a document that
-        silently drops out of MaxSim results. Returns when every document has one."""
+    def _raise_if_tokens_missing(self, cause: CorruptIndexError | None) -> None:
+        """Raise when a document has no token row (or, with no ``cause``, in any case: the
+        loaded data already disagreed with the document count)."""
         missing = self._store.document_without_tokens()
         if missing is None and cause is None:
             missing = "?"
@@ -116,3 +115,9 @@ class StateCache:
     def clear(self) -> None:
         with self._resident_lock, self._lock:
             self._config = self._state = self._resident = self._all_tokens = None
+
+
+def _documents_in(resident: Resident) -> int | None:
+    """How many documents the resident search data covers (None when it holds none)."""
+    loaded = resident.pruning.codes if resident.pruning is not None else resident.tokens
+    return None if loaded is None else loaded.n_docs

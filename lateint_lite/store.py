@@ -55,6 +55,9 @@ PARAM_CHUNK = 900
 #: Every table of the current schema (virtual tables included).
 TABLES = ("meta", "documents", "doc_tokens", "codec_arrays", "ivf", "doc_vectors", "centroids", "documents_fts")
 
+#: FROM/WHERE of the documents that have no row in doc_tokens (damage: every document has one).
+_DOCUMENTS_WITHOUT_TOKENS = "FROM documents d WHERE NOT EXISTS (SELECT 1 FROM doc_tokens t WHERE t.doc_id = d.doc_id)"
+
 _SCHEMA = """
 CREATE TABLE meta(
     key   TEXT PRIMARY KEY,
@@ -703,8 +706,7 @@ class Store:
     def orphans(self, limit: int = 5) -> dict[str, list[int]]:
         """doc_ids that one table has and its partner lacks, up to ``limit`` per kind."""
         queries = {
-            "documents without stored tokens": "SELECT d.doc_id FROM documents d "
-            "WHERE NOT EXISTS (SELECT 1 FROM doc_tokens t WHERE t.doc_id = d.doc_id)",
+            "documents without stored tokens": f"SELECT d.doc_id {_DOCUMENTS_WITHOUT_TOKENS}",
             "stored tokens without a document": "SELECT t.doc_id FROM doc_tokens t "
             "WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.doc_id = t.doc_id)",
             "documents without a pooled vector": "SELECT d.doc_id FROM documents d "
@@ -723,10 +725,7 @@ class Store:
 
     def document_without_tokens(self) -> str | None:
         """The id of a document that has no token row (None when every document has one)."""
-        row = self._conn.execute(
-            "SELECT d.ext_id FROM documents d WHERE NOT EXISTS "
-            "(SELECT 1 FROM doc_tokens t WHERE t.doc_id = d.doc_id) ORDER BY d.doc_id LIMIT 1"
-        ).fetchone()
+        row = self._conn.execute(f"SELECT d.ext_id {_DOCUMENTS_WITHOUT_TOKENS} ORDER BY d.doc_id LIMIT 1").fetchone()
         return None if row is None else str(row[0])
 
     def doc_token_counts(self) -> list[tuple[int, int]]:
