@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from ._version import __version__
 from .boundary import translate
 from .config import AUTO, DEFAULT_NBITS, DEFAULT_RESIDUAL_DIM, DEFAULT_SEED, NBITS
+from .documents import preview
 from .errors import LateIntError
 from .evaluation import DEFAULT_MODES as DEFAULT_EVAL_MODES
 from .sources import displayable
@@ -160,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, help="evaluate only the first N test queries")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--no-progress", action="store_true", help="never show progress bars")
+
+    p = sub.add_parser("serve", help="serve an index over HTTP: JSON API and a search page (needs the serve extra)")
+    p.add_argument("index", help="index file")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--writable", action="store_true", help="allow /add, /upsert and /delete (default read-only)")
+    p.add_argument("--api-key", help="require this key on every API request (default: $LATEINT_API_KEY, or none)")
+    p.add_argument("--max-k", type=int, default=1000, help="largest k a request may ask for (default 1000)")
+    p.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="largest request body, bytes (8 MiB)")
 
     p = sub.add_parser("demo", help="index the bundled sample corpus and run example queries")
     p.add_argument("--index", help="where to write the demo index (default: a temporary file)")
@@ -393,7 +403,7 @@ def _print_hits(hits: list[Any], as_json: bool, out: TextIO) -> None:
         out.write("\n")
     else:
         for hit in hits:
-            print(f"{hit.rank}\t{hit.score:.4f}\t{hit.id}\t{_snippet(hit.text)}", file=out)
+            print(f"{hit.rank}\t{hit.score:.4f}\t{hit.id}\t{preview(hit.text)}", file=out)
 
 
 def cmd_build(args: argparse.Namespace, out: TextIO) -> int:
@@ -542,6 +552,30 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 1
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    from .requests import positive_int
+    from .server import ServerLimits, serve
+
+    limits = ServerLimits(
+        max_body_bytes=positive_int(args.max_body, "--max-body"), max_k=positive_int(args.max_k, "--max-k")
+    )
+
+    def announce(url: str) -> None:
+        mode = "read-write" if args.writable else "read-only"
+        print(f"serving {args.index} ({mode}) at {url}  (Ctrl-C stops)", file=out, flush=True)
+
+    serve(
+        args.index,
+        host=args.host,
+        port=args.port,
+        writable=args.writable,
+        api_key=args.api_key,
+        limits=limits,
+        on_ready=announce,
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
     from .sources import read_documents
@@ -563,13 +597,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
             for query in args.query or DEMO_QUERIES:
                 print(f"\nquery: {query}", file=out)
                 for hit in idx.search(query, k=args.k):
-                    print(f"  {hit.rank}. {hit.score:7.3f}  {hit.id:<9} {_snippet(hit.text, 70)}", file=out)
+                    print(f"  {hit.rank}. {hit.score:7.3f}  {hit.id:<9} {preview(hit.text, 70)}", file=out)
     return 0
-
-
-def _snippet(text: str, width: int = 100) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _progress_wanted(args: argparse.Namespace) -> bool:
@@ -592,6 +621,7 @@ COMMANDS: dict[str, Any] = {
     "check": cmd_check,
     "ids": cmd_ids,
     "eval": cmd_eval,
+    "serve": cmd_serve,
     "demo": cmd_demo,
 }
 

@@ -31,3 +31,9 @@ class Hit:
 
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.rank, "id": self.id, "score": self.score, "text": self.text, "meta": self.meta}
+
+
+def preview(text: str, width: int = 100) -> str:
+    """The start of ``text`` on one line (whitespace runs collapsed), cut to ``width`` characters with "…"."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

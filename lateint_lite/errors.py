@@ -94,6 +94,10 @@ class ExtensionError(LateIntError):
     """The sqlite-vec extension could not be loaded."""
 
 
+class MissingExtraError(LateIntError):
+    """A feature needs an optional extra that is not installed (the message names the pip command)."""
+
+
 class MigrationRequiredError(IndexVersionError):
     """The index was written by an older schema and must be migrated before this library can read it."""
 

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError, LateIntError
+from .errors import InvalidInputError
+from .extras import require
 from .progress import progress_bar
 from .sources import open_text, read_jsonl
 
@@ -108,10 +109,7 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
 
 def metrics(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
     """nDCG@10, Recall@100 and MRR@10 (mean over judged queries) via ir-measures."""
-    try:
-        import ir_measures
-    except ImportError as exc:
-        raise LateIntError("evaluation needs the eval extra: pip install 'lateint-lite[eval]'") from exc
+    ir_measures = require("ir_measures", "eval", "evaluation")
     measures = [ir_measures.nDCG @ 10, ir_measures.R @ 100, ir_measures.RR @ 10]
     # ir-measures averages over every judged query; a query missing from the run counts as 0
     values = ir_measures.calc_aggregate(measures, qrels, {q: r for q, r in run.items() if q in qrels})
