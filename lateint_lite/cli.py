@@ -564,15 +564,18 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         mode = "read-write" if args.writable else "read-only"
         print(f"serving {args.index} ({mode}) at {url}  (Ctrl-C stops)", file=out, flush=True)
 
-    serve(
-        args.index,
-        host=args.host,
-        port=args.port,
-        writable=args.writable,
-        api_key=args.api_key,
-        limits=limits,
-        on_ready=announce,
-    )
+    try:
+        serve(
+            args.index,
+            host=args.host,
+            port=args.port,
+            writable=args.writable,
+            api_key=args.api_key,
+            limits=limits,
+            on_ready=announce,
+        )
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: uvicorn has finished its requests
+        print("lateint: server stopped", file=sys.stderr)
     return 0
 
 

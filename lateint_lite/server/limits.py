@@ -35,36 +35,40 @@ class ServerLimits:
 
 
 class BodySizeLimit:
-    """ASGI middleware: refuse bodies over ``max_bytes``, by Content-Length up front and by
-    counting what arrives (chunked uploads declare no length)."""
+    """ASGI middleware: refuse bodies over ``max_bytes`` with 413, by Content-Length up front and
+    otherwise by reading the body (at most ``max_bytes`` of it) before the app sees it, since
+    chunked uploads declare no length."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        too_large = f"request body larger than {self.max_bytes} bytes"
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_too_large(send, str(self._too_large()))
+            await _send_too_large(send, too_large)
             return
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
+        messages, received = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._too_large()
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await _send_too_large(send, too_large)
+                return
+            if not message.get("more_body", False):
+                break
 
-        await self.app(scope, counted, send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
 
-    def _too_large(self) -> RequestTooLargeError:
-        return RequestTooLargeError(f"request body larger than {self.max_bytes} bytes")
+        await self.app(scope, replay, send)
 
 
 async def _send_too_large(send: Send, message: str) -> None:

@@ -10,7 +10,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidInputError, LateIntError, StorageError
+from ..errors import InvalidInputError, StorageError
 from ..extras import require
 from .limits import ServerLimits
 
@@ -88,8 +88,8 @@ def serve(
 
 
 def _warm(index: Index) -> None:
-    """Load the resident data and compile the search kernels with one throwaway search."""
+    """Load the resident data and compile the search kernels with one throwaway search (which
+    also loads the model, so an index whose model cannot be loaded fails here, not per request)."""
     index.warm_up()
     if len(index):
-        with contextlib.suppress(LateIntError):
-            index.search("warm up", k=1)
+        index.search("warm up", k=1)
