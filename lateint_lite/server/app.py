@@ -91,7 +91,14 @@ def create_app(
     (compared in constant time); the page, its files and /health stay open.
     """
     bounds = limits or ServerLimits()
-    app = FastAPI(title="lateint-lite", version=__version__, description="Late-interaction search over one index file.")
+    # no /docs or /redoc: their pages load scripts from a CDN, and this server must work offline
+    app = FastAPI(
+        title="lateint-lite",
+        version=__version__,
+        description="Late-interaction search over one index file.",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.add_middleware(BodySizeLimit, max_bytes=bounds.max_body_bytes)
     _install_error_handlers(app)
     guard = [Depends(_key_check(api_key))]
