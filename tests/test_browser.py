@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra (fastapi, uvicorn) is not installed")
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
+from playwright import sync_api
 from servers import running
 
 import lateint_lite as li
