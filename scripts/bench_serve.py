@@ -136,6 +136,33 @@ def write_loop(url: str, stop: threading.Event, tally: Tally, acknowledged: list
                 acknowledged.append(doc_id)
 
 
+def in_process_phase(path: Path, args: argparse.Namespace, queries: list[str]) -> dict:
+    """The same searches from threads calling the library directly: the baseline for HTTP's cost."""
+    import lateint_lite as li
+
+    stop, tally = threading.Event(), Tally()
+
+    def loop(seed: int) -> None:
+        for query in itertools.islice(itertools.cycle(queries), seed, None):
+            if stop.is_set():
+                return
+            start = time.perf_counter()
+            idx.search(query, k=args.k)
+            tally.record(time.perf_counter() - start, None)
+
+    with li.open(path, readonly=True) as idx:
+        idx.search(queries[0], k=args.k)
+        threads = [threading.Thread(target=loop, args=(n,)) for n in range(args.clients)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        time.sleep(args.duration)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=REQUEST_TIMEOUT_S)
+    return {"reads": tally, "wall": time.perf_counter() - start}
+
+
 def run_phase(url: str, args: argparse.Namespace, queries: list[str], with_writer: bool) -> dict:
     stop = threading.Event()
     reads, writes, acknowledged = Tally(), Tally(), []
@@ -178,6 +205,7 @@ def main() -> None:
 
         with li.open(served, readonly=True) as idx:
             before = len(idx)
+        direct = in_process_phase(served, args, queries)
         process, url = start_server(served)
         try:
             httpx.get(f"{url}/search", params={"q": queries[0]}, timeout=REQUEST_TIMEOUT_S)  # one warm request
@@ -198,15 +226,20 @@ def main() -> None:
     rows = [
         "| phase, request | requests | per s | p50 ms | p95 ms | p99 ms | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
+        direct["reads"].row(f"in-process baseline ({args.clients} threads): Index.search", direct["wall"]),
         alone["reads"].row(f"readers only ({args.clients} clients): GET /search", alone["wall"]),
         mixed["reads"].row("readers + 1 writer: GET /search", mixed["wall"]),
         mixed["writes"].row("readers + 1 writer: POST /add (1 doc)", mixed["wall"]),
     ]
-    ratio = (len(mixed["reads"].latencies) / mixed["wall"]) / max(len(alone["reads"].latencies) / alone["wall"], 1e-9)
+
+    def rate(phase: dict) -> float:
+        return len(phase["reads"].latencies) / phase["wall"]
+
+    ratio, http_cost = rate(mixed) / rate(alone), rate(alone) / rate(direct)
     summary = (
         f"Index: {args.index or 'bundled sample corpus'} ({before} documents), {len(queries)} distinct queries, "
         f"k={args.k}, {args.duration:.0f} s per phase, writer pause {args.write_interval} s. "
-        f"Search throughput with the writer / without: {ratio:.2f}. "
+        f"Search throughput over HTTP / in-process: {http_cost:.2f}; with the writer / without: {ratio:.2f}. "
         f"Writes acknowledged {len(acked)}, stored {after - before}, lost {len(lost)}."
     )
     result = {

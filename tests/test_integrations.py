@@ -136,3 +136,22 @@ def test_llamaindex_nodes_round_trip(seeded):
     retriever.add_nodes([TextNode(id_="t1", text="ocean tides follow the moon", metadata=meta)])
     node = retriever.retrieve("moon tides")[0].node
     assert (node.node_id, node.get_content(), node.metadata) == ("t1", "ocean tides follow the moon", meta)
+
+
+@pytest.mark.model
+def test_readme_retriever_examples_run(tmp_path, monkeypatch):
+    """The LangChain and LlamaIndex examples in README.md, executed as written, in order."""
+    from pathlib import Path
+
+    pytest.importorskip("lateint_lite.integrations.langchain", reason="langchain extra not installed")
+    pytest.importorskip("lateint_lite.integrations.llamaindex", reason="llamaindex extra not installed")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+    examples = {name: next(b for b in blocks if b.startswith(f"# {name}:")) for name in ("LangChain", "LlamaIndex")}
+    monkeypatch.chdir(tmp_path)
+    langchain: dict = {}
+    exec(compile(examples["LangChain"], "README.md", "exec"), langchain)
+    assert langchain["docs"][0].id == "t1" and langchain["docs"][0].metadata["topic"] == "sea"
+    llamaindex: dict = {}
+    exec(compile(examples["LlamaIndex"], "README.md", "exec"), llamaindex)
+    assert [n.node.node_id for n in llamaindex["nodes"]] == ["b1"]
