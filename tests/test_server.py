@@ -215,6 +215,27 @@ def test_serve_command_errors_are_one_line(tmp_path):
         assert result.stderr.startswith("lateint: error:") and result.stderr.count("\n") == 1, result.stderr
 
 
+def test_serve_refuses_a_busy_port_and_a_missing_extra(tmp_path, capsys):
+    import socket
+
+    from lateint_lite.cli import main
+
+    path = tmp_path / "empty.lateint"
+    li.open(path, create=True).close()  # records the default model; nothing to warm up
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        assert main(["serve", str(path), "--port", str(taken.getsockname()[1])]) == 74
+    err = capsys.readouterr().err
+    assert err.startswith("lateint: error: cannot listen on 127.0.0.1:") and err.count("\n") == 1
+    without_fastapi = (
+        "import sys; sys.modules['fastapi'] = None; from lateint_lite.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run([sys.executable, "-c", without_fastapi, "serve", str(path)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == "lateint: error: lateint serve needs the serve extra: pip install 'lateint-lite[serve]'\n"
+
+
 @pytest.mark.model
 def test_serve_command_end_to_end_with_the_default_model(tmp_path):
     from importlib import resources

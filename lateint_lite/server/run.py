@@ -58,9 +58,10 @@ def serve(
 ) -> None:
     """Serve the index at ``path`` until Ctrl-C (read-only unless ``writable``; loopback by default).
 
-    The index is opened once and shared by the worker threads; it is warmed up
-    (resident data loaded, kernels compiled by one search) before the port opens,
-    so the first request does not wait. ``on_ready`` gets the URL once listening.
+    The index is opened once and shared by the worker threads. The port is bound
+    first (a busy port fails at once), then the index is warmed up (resident data
+    loaded, kernels compiled by one search) before requests are answered, so the
+    first request does not wait for compilation. ``on_ready`` gets the URL then.
     """
     require("fastapi", "serve", "lateint serve")
     uvicorn = require("uvicorn", "serve", "lateint serve")
@@ -73,18 +74,16 @@ def serve(
                     "read and write the index" if writable else "read the index")  # fmt: skip
     if not 0 <= port <= 65535:
         raise InvalidInputError(f"port must be 0..65535, got {port}")
-    with open_index(path, readonly=not writable) as index:
-        _warm(index)
+    with open_index(path, readonly=not writable) as index, contextlib.closing(bind(host, port)) as sock:
+        _warm(index)  # connections made meanwhile wait in the listen backlog
         app = create_app(index, writable=writable, api_key=key, limits=limits)
-        sock = bind(host, port)
         bound_port = sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         if on_ready is not None:
             shown = f"[{host}]" if ":" in host else host
             on_ready(f"http://{shown}:{bound_port}/")
-        with contextlib.closing(sock):
-            server.run(sockets=[sock])
+        server.run(sockets=[sock])
 
 
 def _warm(index: Index) -> None:
