@@ -63,7 +63,23 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("index", help="index file")
-        p.add_argument("inputs", nargs="+", metavar="FILE", help="JSON Lines (.jsonl[.gz], - for stdin) or text files")
+        p.add_argument(
+            "inputs",
+            nargs="+",
+            metavar="PATH",
+            help="JSON Lines (.jsonl[.gz], - for stdin), text/Markdown/reST/HTML/PDF files (.gz too), or folders",
+        )
+        p.add_argument(
+            "--glob",
+            action="append",
+            metavar="PATTERN",
+            help="files to take from folders, e.g. '*.md' (repeatable; default: text, Markdown, reST, HTML, PDF)",
+        )
+        p.add_argument(
+            "--skip-unchanged",
+            action="store_true",
+            help="skip files whose content hash matches the stored document; changed files replace theirs",
+        )
         _model_option(p)
         p.add_argument("--batch-size", type=int, default=64, help="documents per write batch (default 64)")
         p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -303,15 +319,40 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
-    from .sources import read_documents
+    from .sources import collect_documents
 
-    docs = [doc for path in args.inputs for doc in read_documents(path)]
+    collected = collect_documents(args.inputs, args.glob)
+    for skipped in collected.skipped:
+        print(f"lateint: skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     with open_index(args.index, create=True, model=args.model, auto_build=not args.no_build) as idx:
-        write = idx.upsert if args.command == "upsert" else idx.add
-        written = write(docs, progress=_progress_wanted(args), batch_size=args.batch_size)
-        verb = "upserted" if args.command == "upsert" else "added"
-        print(f"{verb} {_count(len(written), 'document')} in {idx.path} ({len(idx)} in total)", file=out)
+        docs, unchanged = collected.documents, 0
+        if args.skip_unchanged:
+            docs = [d for d in collected.documents if not _unchanged(idx, d)]
+            unchanged = len(collected.documents) - len(docs)
+        if not docs and not unchanged:
+            detail = f" ({collected.skip_summary()})" if collected.skipped else ""
+            raise LateIntError(f"no documents found in {' '.join(args.inputs)}{detail}")
+        replace = args.command == "upsert" or args.skip_unchanged
+        write = idx.upsert if replace else idx.add
+        written = write(docs, progress=_progress_wanted(args), batch_size=args.batch_size) if docs else []
+        verb = "upserted" if replace else "added"
+        notes = [n for n in (collected.skip_summary(), f"{unchanged} unchanged" if unchanged else "") if n]
+        extra = f"; {'; '.join(notes)}" if notes else ""
+        print(f"{verb} {_count(len(written), 'document')} in {idx.path} ({len(idx)} in total){extra}", file=out)
     return 0
+
+
+def _unchanged(idx: Any, doc: dict[str, Any]) -> bool:
+    """Whether a file document's content hash equals the stored document's."""
+    from .errors import DocumentNotFoundError
+
+    digest = doc.get("meta", {}).get("sha256")
+    if digest is None:
+        return False
+    try:
+        return idx.get(doc["id"]).meta.get("sha256") == digest
+    except DocumentNotFoundError:
+        return False
 
 
 def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:

@@ -95,7 +95,7 @@ def test_add_plain_text_files(tmp_path):
         (["search", "{missing}", "x"], "no such index"),
         (["add", "{index}", "{corpus}", "--no-progress"], "already in the index"),
         (["add", "{index}", "{bad_json}", "--no-progress"], "invalid JSON"),
-        (["add", "{index}", "{missing_file}", "--no-progress"], "No such file"),
+        (["add", "{index}", "{missing_file}", "--no-progress"], "no such file or directory"),
         (["init", "{index}"], "already exists"),
     ],
 )
