@@ -200,12 +200,14 @@ def _where_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY<OP>VALUE",
-        help="metadata filter, repeatable (AND): OP is = != >= <= > <; VALUE is JSON (2020, true) or text",
+        help="metadata filter, repeatable (AND): OP is = != >= <= > < or ^= (starts with); VALUE is JSON or text",
     )
-    parser.add_argument("--where-json", help='full filter as JSON, e.g. \'{"lang": {"in": ["en", "de"]}}\'')
+    parser.add_argument(
+        "--where-json", help='full filter as JSON, e.g. \'{"$or": [{"lang": "en"}, {"year": {"gte": 2024}}]}\''
+    )
 
 
-_WHERE_OPS = (("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("=", "eq"), (">", "gt"), ("<", "lt"))
+_WHERE_OPS = (("^=", "prefix"), ("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("=", "eq"), (">", "gt"), ("<", "lt"))
 
 
 def parse_where_args(clauses: list[str], as_json: str | None) -> dict[str, Any] | None:
@@ -224,7 +226,7 @@ def parse_where_args(clauses: list[str], as_json: str | None) -> dict[str, Any] 
             key, found, raw = clause.partition(symbol)
             if found and key.strip():
                 try:
-                    value = json.loads(raw)
+                    value = raw if op == "prefix" else json.loads(raw)
                 except json.JSONDecodeError:
                     value = raw
                 spec = where.setdefault(key.strip(), {})
@@ -233,7 +235,7 @@ def parse_where_args(clauses: list[str], as_json: str | None) -> dict[str, Any] 
                 spec[op] = value
                 break
         else:
-            raise LateIntError(f"--where {clause!r}: expected KEY<OP>VALUE with OP one of = != >= <= > <")
+            raise LateIntError(f"--where {clause!r}: expected KEY<OP>VALUE with OP one of = != >= <= > < ^=")
     return where or None
 
 

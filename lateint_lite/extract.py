@@ -9,6 +9,7 @@ through pypdf, the ``pdf`` extra. A file that holds no usable text raises
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -55,9 +56,10 @@ def extract(name: str, data: bytes) -> Extracted:
     kind = kind_of(name)
     if kind == "pdf":
         extracted = _pdf(data)
+    elif kind == "html":
+        extracted = _html(_decode(data, _declared_charset(data)))
     else:
-        text = _decode(data)
-        extracted = _html(text) if kind == "html" else Extracted(text)
+        extracted = Extracted(_decode(data))
     if not extracted.text.strip():
         raise NotText("no text")
     return extracted
@@ -70,13 +72,30 @@ def _gunzip(data: bytes) -> bytes:
         raise NotText(f"bad gzip data ({exc})") from exc
 
 
-def _decode(data: bytes) -> str:
+def _decode(data: bytes, declared: str | None = None) -> str:
+    """UTF-8 text, or text in the encoding the file declares (HTML); :class:`NotText` otherwise."""
     if b"\x00" in data[:SNIFF_BYTES]:
         raise NotText("binary")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise NotText(f"not UTF-8 text (byte {exc.start})") from exc
+        if declared is None:
+            raise NotText(f"not UTF-8 text (byte {exc.start})") from exc
+        try:
+            return data.decode(declared)
+        except (LookupError, UnicodeDecodeError) as again:
+            raise NotText(f"not {declared} text as declared ({again})") from again
+
+
+#: An HTML document's declared encoding: <meta charset=...> or http-equiv content="...; charset=...",
+#: looked for in the first bytes as the HTML standard's prescan does.
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+CHARSET_PRESCAN_BYTES = 1024 * 4
+
+
+def _declared_charset(data: bytes) -> str | None:
+    match = _CHARSET.search(data[:CHARSET_PRESCAN_BYTES])
+    return match.group(1).decode("ascii").lower() if match else None
 
 
 class _HtmlText(HTMLParser):

@@ -8,6 +8,11 @@ mapping, all conditions combined with AND::
     {"year": {"gte": 2020, "lt": 2024}}       # numeric ranges (gt, gte, lt, lte)
     {"date": {"gte": "2024-01-01"}}           # ISO dates compare as text
     {"draft": {"ne": True}, "tags": {"exists": True}}
+    {"path": {"prefix": "docs/guides/"}}      # strings starting with a prefix
+    {"$or": [{"lang": "en"}, {"year": {"gte": 2024}}]}   # any of the groups (each an AND)
+
+``$or`` is the one reserved key: its groups are where mappings themselves
+(nesting allowed, up to ``MAX_OR_DEPTH``); other keys are combined with it by AND.
 
 Keys and values are never spliced into SQL: store.py turns each condition
 into a parameterized ``json_each`` test, so any string is matched literally.
@@ -27,7 +32,12 @@ from .errors import InvalidInputError
 Scalar = str | int | float | bool | None
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte")
 MEMBERSHIP = ("in", "nin")
-OPERATORS = (*COMPARISONS, *MEMBERSHIP, "exists")
+OPERATORS = (*COMPARISONS, *MEMBERSHIP, "exists", "prefix")
+#: The key whose value is a list of where mappings, any of which may match.
+OR_KEY = "$or"
+#: Groups in one ``$or`` and how deep ``$or`` may nest: bounds on the SQL a filter becomes.
+MAX_OR_GROUPS = 100
+MAX_OR_DEPTH = 4
 #: Values in one in/nin list: they become flat ``IN (...)`` parameter lists, far below SQLite's
 #: 32,766 bound parameters.
 MAX_VALUES = 10_000
@@ -40,6 +50,16 @@ class Condition:
     key: str
     op: str
     values: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Matches when any group matches; a group matches when all its clauses do."""
+
+    groups: tuple[tuple[Clause, ...], ...]
+
+
+Clause = Condition | AnyOf
 
 
 #: SQLite integers are signed 64-bit.
@@ -77,31 +97,50 @@ def valid_unicode(text: str, what: str) -> str:
     return text
 
 
-def parse_where(where: Mapping[str, Any] | None) -> tuple[Condition, ...]:
-    """Validated conditions of a ``where`` mapping (empty for None or {})."""
+def parse_where(where: Mapping[str, Any] | None, depth: int = 0) -> tuple[Clause, ...]:
+    """Validated clauses of a ``where`` mapping (empty for None or {}), all to be met."""
     if where is None:
         return ()
     if not isinstance(where, Mapping):
         raise InvalidInputError(f"where must be a mapping, got {type(where).__name__}")
-    conditions: list[Condition] = []
+    clauses: list[Clause] = []
     for key, spec in where.items():
         if not isinstance(key, str) or not key:
             raise InvalidInputError("where keys must be non-empty strings")
         valid_unicode(key, "where key")
-        if not isinstance(spec, Mapping):
-            conditions.append(Condition(key, "eq", (_scalar(spec, f"where[{key!r}]"),)))
-            continue
-        if not spec:
+        if key == OR_KEY:
+            clauses.append(_any_of(spec, depth))
+        elif not isinstance(spec, Mapping):
+            clauses.append(Condition(key, "eq", (_scalar(spec, f"where[{key!r}]"),)))
+        elif not spec:
             raise InvalidInputError(f"where[{key!r}]: empty operator mapping")
-        for op, value in spec.items():
-            conditions.append(_condition(key, op, value))
-    return tuple(conditions)
+        else:
+            clauses.extend(_condition(key, op, value) for op, value in spec.items())
+    return tuple(clauses)
+
+
+def _any_of(spec: object, depth: int) -> AnyOf:
+    where = f"where[{OR_KEY!r}]"
+    if depth >= MAX_OR_DEPTH:
+        raise InvalidInputError(f"{where}: nested more than {MAX_OR_DEPTH} levels deep")
+    if isinstance(spec, (str, bytes, Mapping)) or not isinstance(spec, (list, tuple)):
+        raise InvalidInputError(f"{where}: expected a list of where mappings")
+    if not 1 <= len(spec) <= MAX_OR_GROUPS:
+        raise InvalidInputError(f"{where}: expected 1 to {MAX_OR_GROUPS} groups")
+    groups = tuple(parse_where(group, depth + 1) for group in spec)
+    if any(not group for group in groups):
+        raise InvalidInputError(f"{where}: a group must hold at least one condition")
+    return AnyOf(groups)
 
 
 def _condition(key: str, op: object, value: object) -> Condition:
     where = f"where[{key!r}][{op!r}]"
     if op not in OPERATORS:
         raise InvalidInputError(f"{where}: unknown operator; use one of {', '.join(OPERATORS)}")
+    if op == "prefix":
+        if not isinstance(value, str) or not value:
+            raise InvalidInputError(f"{where}: expected a non-empty string")
+        return Condition(key, "prefix", (valid_unicode(value, where),))
     if op == "exists":
         if isinstance(value, np.bool_):
             value = bool(value)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import BuildOptions
 from .errors import DuplicateIdError, InvalidInputError
-from .filters import Condition, parse_where, valid_unicode
+from .filters import Clause, parse_where, valid_unicode
 from .search import PruningParams
 
 MAX_ID_LENGTH = 1024
@@ -203,7 +203,7 @@ class SearchRequest:
     mode: str
     fusion: str
     exact: bool
-    conditions: tuple[Condition, ...]
+    conditions: tuple[Clause, ...]
     params: PruningParams
 
 

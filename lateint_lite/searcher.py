@@ -18,7 +18,7 @@ from .codecs import StoredTokens, quantize_unit_int8
 from .documents import Hit
 from .encoder import Encoder, l2_normalize
 from .errors import CorruptIndexError, DocumentNotFoundError, EmptyIndexError
-from .filters import Condition
+from .filters import Clause
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
 from .lexical import fts5_query
 from .requests import SearchRequest
@@ -125,7 +125,7 @@ class Searcher:
             doc_ids, scores = plaid_search(codec, prepared, pruning, k, request.params, fetch, mask)
         return list(zip(doc_ids.tolist(), scores.tolist(), strict=True))
 
-    def _bm25(self, text: str, k: int, conditions: tuple[Condition, ...]) -> Ranking:
+    def _bm25(self, text: str, k: int, conditions: tuple[Clause, ...]) -> Ranking:
         match = fts5_query(text)
         return [] if match is None else self._store.bm25(match, k, conditions)
 

@@ -33,7 +33,7 @@ import numpy as np
 import sqlite_vec
 
 from .errors import CorruptIndexError, ExtensionError, LateIntError, NotAnIndexError, ReadOnlyError
-from .filters import Condition
+from .filters import AnyOf, Clause
 from .schema import APPLICATION_ID, SCHEMA_VERSION, FileState, classify
 
 log = logging.getLogger(__name__)
@@ -579,7 +579,7 @@ class Store:
 
     # -- single-vector and lexical ----------------------------------------------------
 
-    def pooled_knn(self, vector_int8: bytes, k: int, conditions: Sequence[Condition] = ()) -> list[tuple[int, float]]:
+    def pooled_knn(self, vector_int8: bytes, k: int, conditions: Sequence[Clause] = ()) -> list[tuple[int, float]]:
         """(doc_id, cosine distance) of the k nearest pooled document vectors (sqlite-vec).
 
         sqlite-vec's KNN takes k <= ``VEC_KNN_MAX_K``; a larger k scans every vector.
@@ -597,7 +597,7 @@ class Store:
             args = (vector_int8, *params, int(k))
         return [(int(r[0]), float(r[1])) for r in self._conn.execute(sql, args)]
 
-    def bm25(self, match: str, k: int, conditions: Sequence[Condition] = ()) -> list[tuple[int, float]]:
+    def bm25(self, match: str, k: int, conditions: Sequence[Clause] = ()) -> list[tuple[int, float]]:
         """(doc_id, BM25 score, higher is better) of the k best FTS5 matches of ``match``."""
         where, params = _filter_sql(conditions)
         restrict = f" AND rowid IN (SELECT d.doc_id FROM documents d WHERE {where})" if conditions else ""
@@ -610,7 +610,7 @@ class Store:
             )
         ]
 
-    def filtered_doc_ids(self, conditions: Sequence[Condition]) -> np.ndarray:
+    def filtered_doc_ids(self, conditions: Sequence[Clause]) -> np.ndarray:
         """Sorted doc ids of the documents whose metadata meets every condition."""
         where, params = _filter_sql(conditions)
         rows = self._conn.execute(f"SELECT d.doc_id FROM documents d WHERE {where} ORDER BY d.doc_id", params)
@@ -809,9 +809,18 @@ def _membership_test(values: Sequence[Any]) -> tuple[str, list[Any]]:
     return " OR ".join(tests), params
 
 
-def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
-    """A parameterized SQL test of one condition against ``documents d``."""
+def _condition_sql(cond: Clause) -> tuple[str, list[Any]]:
+    """A parameterized SQL test of one clause against ``documents d``."""
+    if isinstance(cond, AnyOf):
+        parts = [_filter_sql(group) for group in cond.groups]
+        return " OR ".join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
     exists = "EXISTS (SELECT 1 FROM json_each(d.meta) AS j WHERE j.key = ?{})"
+    if cond.op == "prefix":  # substr counts characters, as Python's len does
+        return exists.format(" AND j.type = 'text' AND substr(j.value, 1, ?) = ?"), [
+            cond.key,
+            len(cond.values[0]),
+            cond.values[0],
+        ]
     if cond.op == "exists":
         sql = exists.format("")
         return (sql if cond.values[0] else f"NOT {sql}"), [cond.key]
@@ -827,7 +836,7 @@ def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
     return sql, [cond.key, *types, value]
 
 
-def _filter_sql(conditions: Sequence[Condition]) -> tuple[str, list[Any]]:
+def _filter_sql(conditions: Sequence[Clause]) -> tuple[str, list[Any]]:
     """(WHERE expression over ``documents d``, parameters); "1" when there is no condition."""
     if not conditions:
         return "1", []

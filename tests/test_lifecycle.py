@@ -62,6 +62,14 @@ FILTERS = [
     ({"tags": {"exists": False}, "lang": "fr"}, lambda m: "tags" not in m and m["lang"] == "fr"),
     ({"rare": "yes"}, lambda m: m["rare"] == "yes"),
     ({"year": "2003"}, lambda m: False),  # a string never equals a number
+    ({"date": {"prefix": "2024-07"}}, lambda m: m["date"].startswith("2024-07")),
+    ({"lang": {"prefix": "e"}, "year": {"lt": 2010}}, lambda m: m["lang"].startswith("e") and m["year"] < 2010),
+    ({"year": {"prefix": "20"}}, lambda m: False),  # prefixes test strings only
+    ({"$or": [{"lang": "en"}, {"year": {"gte": 2018}}]}, lambda m: m["lang"] == "en" or m["year"] >= 2018),
+    (
+        {"draft": False, "$or": [{"tags": {"exists": True}}, {"$or": [{"rare": "yes"}, {"lang": "fr"}]}]},
+        lambda m: m["draft"] is False and ("tags" in m or m["rare"] == "yes" or m["lang"] == "fr"),
+    ),
 ]
 
 

@@ -88,6 +88,14 @@ def test_html_text_and_title_and_file_metadata(folder):
     assert gz["text"] == "Gzipped reStructuredText about waves."
 
 
+def test_html_in_a_declared_encoding_is_decoded(tmp_path):
+    page = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1"></head>'
+    page += "<body><p>Caf\xe9 cr\xe8me</p></body></html>"
+    assert extract("old.html", page.encode("latin-1")).text == "Café crème"
+    with pytest.raises(NotText, match="not UTF-8"):
+        extract("old.txt", "Caf\xe9".encode("latin-1"))  # plain text declares nothing: skipped, not guessed
+
+
 def test_glob_chooses_the_files_and_jsonl_in_folders_are_records(folder):
     chosen = collect_documents([str(folder)], ["*.MD", "*.jsonl"])
     assert [d["id"] for d in chosen.documents] == [str(folder / "b.md"), "r1"]
@@ -136,6 +144,10 @@ def test_cli_adds_a_folder_reports_skips_and_skips_unchanged_files(folder, tmp_p
     with li.open(index, encoder=fake_encoder) as idx:
         assert idx.get(str(folder / "a.txt")).text == "Plain notes about tides, revised.\n"
         assert len(idx) == 4
+
+    assert main(["search", str(index), "waves tides", "--json", "--where", f"path^={folder / 'sub'}/"]) == 0
+    found = {hit["id"] for hit in json.loads(capsys.readouterr().out)}
+    assert found == {str(folder / "sub" / "c.html"), str(folder / "sub" / "d.rst.gz")}
 
     empty = tmp_path / "nothing"
     empty.mkdir()
