@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index", help="index file")
     p.add_argument("query", help="query text")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--json", action="store_true", help="print a JSON array of hits")
+    _output_options(p)
     p.add_argument(
         "--mode", choices=("maxsim", "bm25", "hybrid", "pooled"), default="maxsim", help="scoring (default maxsim)"
     )
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", help="query text")
     p.add_argument("ids", nargs="+", metavar="ID", help="document ids (from any first-stage retriever)")
     p.add_argument("-k", type=int, help="keep the best k (default: all)")
-    p.add_argument("--json", action="store_true", help="print a JSON array of hits")
+    _output_options(p)
 
     p = sub.add_parser("export", help="write a compact single-file copy for shipping (no -wal/-shm)")
     p.add_argument("index", help="index file")
@@ -192,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", action="append", help="query to run (repeatable; default: three examples)")
     p.add_argument("-k", type=int, default=3, help="results per query (default 3)")
     return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON array of hits")
+    parser.add_argument("--jsonl", action="store_true", help="print one JSON object per hit and line (NDJSON)")
+    parser.add_argument(
+        "--fields",
+        help="hit fields for --json/--jsonl, comma-separated (default rank,id,score,meta,snippet; also "
+        "marked_snippet, highlights, text)",
+    )
+    parser.add_argument("--full-text", action="store_true", help="add each hit's whole text to --json/--jsonl")
 
 
 def _where_options(parser: argparse.ArgumentParser) -> None:
@@ -362,7 +373,7 @@ def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
 
     with open_index(args.index, readonly=True) as idx, _slow_start_notice():
         hits = idx.rerank(displayable(args.query), args.ids, k=args.k)
-    _print_hits(hits, args.json, out)
+    _print_hits(hits, args, out)
     return 0
 
 
@@ -436,17 +447,28 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
             fusion=args.fusion,
             where=parse_where_args(args.where, args.where_json),
         )
-    _print_hits(hits, args.json, out)
+    _print_hits(hits, args, out)
     return 0
 
 
-def _print_hits(hits: list[Any], as_json: bool, out: TextIO) -> None:
-    if as_json:
-        json.dump([h.to_dict() for h in hits], out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    else:
-        for hit in hits:
-            print(f"{hit.rank}\t{hit.score:.4f}\t{hit.id}\t{preview(hit.text)}", file=out)
+def _print_hits(hits: list[Any], args: argparse.Namespace, out: TextIO) -> None:
+    """Tab-separated lines (rank, score, id, snippet with matches marked), or JSON / NDJSON records."""
+    if args.json or args.jsonl:
+        from .results import DEFAULT_FIELDS, hit_record, parse_fields
+
+        names = args.fields.split(",") if args.fields else list(DEFAULT_FIELDS)
+        fields = parse_fields([*names, "text"] if args.full_text else names)
+        records = [hit_record(hit, fields) for hit in hits]
+        if args.jsonl:
+            for record in records:
+                print(json.dumps(record, ensure_ascii=False), file=out)
+        else:
+            json.dump(records, out, ensure_ascii=False, indent=2)
+            out.write("\n")
+        return
+    before, after = ("\x1b[1m", "\x1b[22m") if out.isatty() else ("**", "**")
+    for hit in hits:
+        print(f"{hit.rank}\t{hit.score:.4f}\t{hit.id}\t{hit.marked_snippet(before, after)}", file=out)
 
 
 def cmd_build(args: argparse.Namespace, out: TextIO) -> int:

@@ -21,16 +21,44 @@ class Document:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result; ``rank`` starts at 1."""
+    """One search result; ``rank`` starts at 1.
+
+    ``highlights`` are (start, end) character spans of ``text`` that the query matched
+    (MaxSim: the document tokens some query token matched best; BM25: the matched terms);
+    ``snippet_span`` is the window of ``text`` where they are densest. Both are empty for
+    pooled search or when ``highlight=False``.
+    """
 
     id: str
     score: float
     rank: int
     text: str
     meta: dict[str, Any] = field(default_factory=dict)
+    highlights: tuple[tuple[int, int], ...] = ()
+    snippet_span: tuple[int, int] | None = None
+
+    @property
+    def snippet(self) -> str:
+        """The best-matching window of the text on one line ("…" where it was cut)."""
+        return self.marked_snippet("", "")
+
+    def marked_snippet(self, before: str = "**", after: str = "**") -> str:
+        """:attr:`snippet` with every highlight wrapped in ``before`` / ``after``."""
+        from .explain import render, snippet_window
+
+        window = self.snippet_span or snippet_window(self.text, ())
+        return render(self.text, window, self.highlights, before, after)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rank": self.rank, "id": self.id, "score": self.score, "text": self.text, "meta": self.meta}
+        return {
+            "rank": self.rank,
+            "id": self.id,
+            "score": self.score,
+            "text": self.text,
+            "meta": self.meta,
+            "snippet": self.snippet,
+            "highlights": [list(span) for span in self.highlights],
+        }
 
 
 def preview(text: str, width: int = 100) -> str:

@@ -163,6 +163,24 @@ class OnnxEncoder:
             vectors = [self._drop_skipped(v, i) for v, i in zip(vectors, ids, strict=True)]
         return vectors
 
+    def document_token_spans(self, text: str) -> list[tuple[int, int] | None]:
+        """Character spans in ``text`` of the token vectors :meth:`encode_documents` returns for it,
+        in the same order (None for special tokens and markers), for highlighting matches."""
+        prefix = self.manifest.document.prefix
+        cap = self.manifest.document.max_length * MAX_CHARS_PER_TOKEN
+        encoding = self._doc_tokenizer.encode(prefix + text[:cap])
+        ids = self._with_marker(np.array(encoding.ids, dtype=np.int64), self._doc_marker)
+        spans: list[tuple[int, int] | None] = [
+            None if special or end <= len(prefix) else (max(start - len(prefix), 0), end - len(prefix))
+            for (start, end), special in zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
+        ]
+        if self._doc_marker is not None and spans:
+            spans.insert(1, None)
+        if self._skip_ids.size:
+            keep = ~np.isin(ids, self._skip_ids)
+            spans = [s for s, k in zip(spans, keep, strict=True) if k] if keep.any() else spans[:1]
+        return spans
+
     def encode_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray]:
         """Token matrices for queries, expanded with [MASK] when the manifest asks."""
         cfg = self.manifest.query

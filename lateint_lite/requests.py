@@ -166,7 +166,8 @@ class SearchOptions:
     ``mode``: "maxsim", "bm25", "hybrid" or "pooled". ``where``: metadata filter
     (:mod:`lateint_lite.filters`). ``exact``: exhaustive MaxSim instead of PLAID
     pruning. ``ncells``, ``threshold``, ``ndocs``: PLAID overrides (defaults by k).
-    ``fusion``: "score" or "rrf" (hybrid only).
+    ``fusion``: "score" or "rrf" (hybrid only). ``highlight``: fill each hit's
+    ``highlights`` and ``snippet_span`` (what the query matched).
     """
 
     mode: str = "maxsim"
@@ -176,6 +177,7 @@ class SearchOptions:
     threshold: float | None = None
     ndocs: int | None = None
     fusion: str = DEFAULT_FUSION
+    highlight: bool = True
 
 
 Options = TypeVar("Options", SearchOptions, BuildOptions)
@@ -205,6 +207,7 @@ class SearchRequest:
     exact: bool
     conditions: tuple[Clause, ...]
     params: PruningParams
+    highlight: bool = True
 
 
 def search_request(
@@ -233,6 +236,7 @@ def search_request(
         exact=exact,
         conditions=parse_where(opts.where),
         params=params,
+        highlight=flag(opts.highlight, "highlight"),
     )
 
 

@@ -18,6 +18,7 @@ from .codecs import StoredTokens, quantize_unit_int8
 from .documents import Hit
 from .encoder import Encoder, l2_normalize
 from .errors import CorruptIndexError, DocumentNotFoundError, EmptyIndexError
+from .explain import CLOSE_MARK, MIN_MATCH_SIMILARITY, OPEN_MARK, Span, marked_spans, maxsim_spans, snippet_window
 from .filters import Clause
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
 from .lexical import fts5_query
@@ -48,14 +49,19 @@ class Searcher:
         results = []
         for text, vectors in zip(texts, encoded, strict=True):
             with self._store.snapshot(), self._naming_damaged_documents():
-                results.append(self._hits(self._rank(text, vectors, request)))
+                ranking = self._rank(text, vectors, request)
+                query = None if vectors is None else l2_normalize(vectors)
+                matches = self._matches(ranking, request, text, query) if request.highlight else None
+                results.append(self._hits(ranking, matches))
         return results
 
     def search_vectors(self, query: np.ndarray, request: SearchRequest) -> list[Hit]:
         """MaxSim search with a validated (nq, dim) query matrix."""
         with self._store.snapshot(), self._naming_damaged_documents():
             self._require_documents()
-            return self._hits(self._maxsim(l2_normalize(query), request.k, request))
+            normalized = l2_normalize(query)
+            ranking = self._maxsim(normalized, request.k, request)
+            return self._hits(ranking, self._matches(ranking, request, None, normalized) if request.highlight else None)
 
     def rerank(self, text: str, ids: list[str], k: int | None) -> list[Hit]:
         """Exact MaxSim of the query against the given documents, best first."""
@@ -71,7 +77,8 @@ class Searcher:
             tokens = codec.read_rows(self._store.token_payloads(sorted(rows.values())))
             scores = codec.score(codec.prepare(query), tokens)
             best = top_k(scores, len(scores) if k is None else k)
-            return self._hits(list(zip(tokens.doc_ids[best].tolist(), scores[best].tolist(), strict=True)))
+            ranking = list(zip(tokens.doc_ids[best].tolist(), scores[best].tolist(), strict=True))
+            return self._hits(ranking, self._maxsim_matches([d for d, _ in ranking], query))
 
     @contextmanager
     def _naming_damaged_documents(self) -> Iterator[None]:
@@ -129,12 +136,60 @@ class Searcher:
         match = fts5_query(text)
         return [] if match is None else self._store.bm25(match, k, conditions)
 
-    def _hits(self, ranking: Ranking) -> list[Hit]:
+    def _hits(self, ranking: Ranking, matches: dict[int, list[Span]] | None = None) -> list[Hit]:
         rows = self._store.documents_by_doc_ids([d for d, _ in ranking])
-        return [
-            Hit(id=rows[d].ext_id, score=float(s), rank=r, text=rows[d].text, meta=json.loads(rows[d].meta_json))
-            for r, (d, s) in enumerate(ranking, start=1)
-        ]
+        hits = []
+        for rank, (doc_id, score) in enumerate(ranking, start=1):
+            row = rows[doc_id]
+            spans = tuple(matches.get(doc_id, ())) if matches is not None else ()
+            window = snippet_window(row.text, spans) if matches is not None else None
+            hits.append(
+                Hit(
+                    id=row.ext_id,
+                    score=float(score),
+                    rank=rank,
+                    text=row.text,
+                    meta=json.loads(row.meta_json),
+                    highlights=spans,
+                    snippet_span=window,
+                )
+            )
+        return hits
+
+    # -- explained matches ------------------------------------------------------------
+
+    def _matches(
+        self, ranking: Ranking, request: SearchRequest, text: str | None, query: np.ndarray | None
+    ) -> dict[int, list[Span]]:
+        """Matched character spans per ranked document: MaxSim's best-matching tokens (hybrid:
+        those, else the BM25 terms), BM25's matched terms, nothing for pooled search."""
+        doc_ids = [d for d, _ in ranking]
+        if request.mode == "pooled" or not doc_ids:
+            return {}
+        dense = self._maxsim_matches(doc_ids, query) if query is not None and request.mode != "bm25" else {}
+        missing = [d for d in doc_ids if not dense.get(d)]
+        if text is not None and missing and request.mode in ("bm25", "hybrid"):
+            match = fts5_query(text)
+            if match is not None:
+                rows = self._store.documents_by_doc_ids(missing)
+                marked = self._store.fts_highlights(match, missing, OPEN_MARK, CLOSE_MARK)
+                dense.update({d: marked_spans(rows[d].text, m) for d, m in marked.items()})
+        return dense
+
+    def _maxsim_matches(self, doc_ids: list[int], query: np.ndarray) -> dict[int, list[Span]]:
+        """For each document, the spans of the tokens that some query token matched best (needs an
+        encoder that reports token spans, and unpooled tokens)."""
+        state = self._cache.current()
+        spans_of = getattr(self._encoder(), "document_token_spans", None)
+        if spans_of is None or state.config.pool_factor != 1 or not doc_ids:
+            return {}
+        rows = self._store.documents_by_doc_ids(doc_ids)
+        found = {}
+        for token_row in self._store.token_payloads(doc_ids):
+            vectors = state.codec.decode(token_row)
+            spans = spans_of(rows[token_row.doc_id].text)
+            found[token_row.doc_id] = maxsim_spans(query, vectors, spans, MIN_MATCH_SIMILARITY)
+        return found
 
     def _require_documents(self) -> None:
         if not self._store.has_documents():

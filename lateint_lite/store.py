@@ -610,6 +610,19 @@ class Store:
             )
         ]
 
+    def fts_highlights(self, match: str, doc_ids: Sequence[int], open_mark: str, close_mark: str) -> dict[int, str]:
+        """Text of the given documents with FTS5's matched terms of ``match`` wrapped in the marks."""
+        found: dict[int, str] = {}
+        for chunk in _chunks([int(i) for i in doc_ids]):
+            marks = ",".join("?" * len(chunk))
+            for doc_id, marked in self._conn.execute(
+                "SELECT rowid, highlight(documents_fts, 0, ?, ?) FROM documents_fts "
+                f"WHERE documents_fts MATCH ? AND rowid IN ({marks})",
+                (open_mark, close_mark, match, *chunk),
+            ):
+                found[int(doc_id)] = str(marked)
+        return found
+
     def filtered_doc_ids(self, conditions: Sequence[Clause]) -> np.ndarray:
         """Sorted doc ids of the documents whose metadata meets every condition."""
         where, params = _filter_sql(conditions)

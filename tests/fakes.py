@@ -39,6 +39,10 @@ class HashEncoder:
         vec = rng.standard_normal(self._dim).astype(np.float32)
         return vec / np.linalg.norm(vec)
 
+    def document_token_spans(self, text: str) -> list[tuple[int, int] | None]:
+        """Character spans of the words :meth:`encode_documents` turns into vectors."""
+        return [m.span() for m in WORD.finditer(text)] or [None]
+
     def _encode(self, text: str) -> np.ndarray:
         words = WORD.findall(text.lower()) or ["[empty]"]
         return np.stack([self.word_vector(w) for w in words])

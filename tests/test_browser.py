@@ -93,6 +93,9 @@ def test_search_open_and_filter_in_a_real_browser(page, sample_index):
     ids = search_for(page, query)
     assert ids == [h.id for h in sample_index.search(query, k=10)]
     assert ids[0] == "cook-3"
+    marks = page.locator("#results li").first.locator("mark").all_inner_texts()
+    top = sample_index.search(query, k=1)[0]
+    assert marks and marks == [top.text[s:e] for s, e in top.highlights]  # the matches, marked
     page.screenshot(path=str(ARTIFACTS / "1-results.png"), full_page=True)
 
     page.locator("#results li").first.click()

@@ -24,9 +24,9 @@ from .._version import __version__
 from ..documents import Hit
 from ..errors import InvalidInputError, LateIntError, ReadOnlyError
 from ..index import Index
+from ..results import DEFAULT_FIELDS, HIT_FIELDS, hit_record, parse_fields
 from .http_errors import UnauthorizedError, error_headers, error_payload, status_of
 from .limits import BodySizeLimit, ServerLimits
-from .results import DEFAULT_FIELDS, HIT_FIELDS, hit_record, parse_fields
 
 Mode = Literal["maxsim", "bm25", "hybrid", "pooled"]
 Fusion = Literal["score", "rrf"]
@@ -44,6 +44,7 @@ class SearchOptionsBody(_Strict):
     where: dict[str, Any] | None = Field(None, description="metadata filter, as in Index.search")
     exact: bool = Field(False, description="exhaustive MaxSim instead of PLAID pruning")
     fusion: Fusion = "score"
+    highlight: bool = Field(True, description="find what the query matched (snippet window, highlights)")
     ncells: int | None = None
     threshold: float | None = None
     ndocs: int | None = None
@@ -163,6 +164,7 @@ def _search_kwargs(body: SearchOptionsBody, limits: ServerLimits) -> dict[str, A
         "where": body.where,
         "exact": body.exact,
         "fusion": body.fusion,
+        "highlight": body.highlight,
         "ncells": body.ncells,
         "threshold": body.threshold,
         "ndocs": body.ndocs,
@@ -206,6 +208,7 @@ def _add_read_routes(app: FastAPI, index: Index, limits: ServerLimits, guard: li
         where: str | None = Query(None, description='metadata filter as JSON, e.g. {"lang": "en"}'),
         exact: bool = False,
         fusion: Fusion = "score",
+        highlight: bool = True,
         ncells: int | None = None,
         threshold: float | None = None,
         ndocs: int | None = None,
@@ -213,7 +216,7 @@ def _add_read_routes(app: FastAPI, index: Index, limits: ServerLimits, guard: li
     ) -> dict[str, Any]:
         """The k best documents for ``q`` (the query-string form of POST /search)."""
         body = SearchBody(
-            query=q, k=k, mode=mode, where=_where_param(where), exact=exact, fusion=fusion,
+            query=q, k=k, mode=mode, where=_where_param(where), exact=exact, fusion=fusion, highlight=highlight,
             ncells=ncells, threshold=threshold, ndocs=ndocs, fields=[f for f in fields.split(",") if f.strip()],
         )  # fmt: skip
         return search_post(body)

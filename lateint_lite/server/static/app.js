@@ -65,13 +65,23 @@ async function loadInfo() {
   }
 }
 
+// The server wraps each match in U+0002 ... U+0003; each becomes a <mark>, built as text nodes.
+function markedSnippet(marked) {
+  const paragraph = element("p", "hit-snippet");
+  for (const [index, part] of marked.split(/[\u0002\u0003]/).entries()) {
+    if (!part) continue;
+    paragraph.append(index % 2 === 1 ? element("mark", "", part) : document.createTextNode(part));
+  }
+  return paragraph;
+}
+
 function renderHit(hit) {
   const item = element("li", "hit");
   item.dataset.id = hit.id;
   const head = element("div", "hit-head");
   head.append(element("span", "hit-rank", `${hit.rank}.`), element("span", "hit-id", hit.id));
   head.append(element("span", "hit-score", Number(hit.score).toFixed(3)));
-  item.append(head, element("p", "hit-snippet", hit.snippet || ""));
+  item.append(head, markedSnippet(hit.marked_snippet || ""));
   const meta = element("div", "hit-meta");
   for (const [key, value] of Object.entries(hit.meta || {})) {
     meta.append(element("span", "chip", `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`));
@@ -86,6 +96,7 @@ async function search(event) {
   const query = $("query").value.trim();
   if (!query) return;
   const params = new URLSearchParams({ q: query, k: $("k").value || "10", mode: $("mode").value });
+  params.set("fields", "rank,id,score,meta,marked_snippet");
   if ($("exact").checked) params.set("exact", "true");
   const where = filterJson();
   if (where) params.set("where", where);

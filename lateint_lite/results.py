@@ -1,17 +1,19 @@
-"""How a hit is written in a JSON response: the fields a client may choose and their values."""
+"""How a hit is written as JSON (CLI ``--json``/``--jsonl``, HTTP responses): the fields one may
+choose and their values."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..documents import Hit, preview
-from ..errors import InvalidInputError
+from .documents import Hit
+from .errors import InvalidInputError
+from .explain import CLOSE_MARK, OPEN_MARK
 
-#: Fields a response may carry; "text" is the whole document, an opt-in.
-HIT_FIELDS = ("rank", "id", "score", "meta", "snippet", "text")
+#: Fields a record may carry. "snippet": the best-matching window on one line; "marked_snippet": the
+#: same with every match wrapped in U+0002 ... U+0003; "highlights": [start, end] spans of "text";
+#: "text": the whole document (an opt-in).
+HIT_FIELDS = ("rank", "id", "score", "meta", "snippet", "marked_snippet", "highlights", "text")
 DEFAULT_FIELDS = ("rank", "id", "score", "meta", "snippet")
-#: Characters of a hit's plain snippet (the start of its text on one line).
-SNIPPET_CHARS = 300
 
 
 def parse_fields(fields: list[str]) -> tuple[str, ...]:
@@ -32,7 +34,9 @@ def hit_record(hit: Hit, fields: tuple[str, ...]) -> dict[str, Any]:
         "id": lambda: hit.id,
         "score": lambda: hit.score,
         "meta": lambda: hit.meta,
-        "snippet": lambda: preview(hit.text, SNIPPET_CHARS),
+        "snippet": lambda: hit.snippet,
+        "marked_snippet": lambda: hit.marked_snippet(OPEN_MARK, CLOSE_MARK),
+        "highlights": lambda: [list(span) for span in hit.highlights],
         "text": lambda: hit.text,
     }
     return {name: values[name]() for name in fields}

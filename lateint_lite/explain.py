@@ -1,0 +1,109 @@
+"""Explained matches: which parts of a document a query matched, and the snippet around them.
+
+MaxSim already decides, for every query token, the document token it matches
+best; :func:`maxsim_spans` recovers those tokens and maps them to character
+spans of the original text through the tokenizer's offsets. BM25 matches come
+from FTS5's ``highlight()`` (:func:`marked_spans`). :func:`snippet_window` picks
+the window of the text where the matches are densest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+Span = tuple[int, int]
+#: Characters of a snippet (before it is widened to whole words).
+SNIPPET_CHARS = 240
+#: A query token's best match is highlighted when its similarity is at least this (cosine).
+MIN_MATCH_SIMILARITY = 0.5
+#: Markers FTS5's highlight() wraps around matched terms (control characters no text should hold).
+OPEN_MARK, CLOSE_MARK = "\x02", "\x03"
+
+
+def maxsim_spans(
+    query: np.ndarray, doc_vectors: np.ndarray, token_spans: Sequence[Span | None], min_similarity: float
+) -> list[Span]:
+    """Character spans of the document tokens that are some query token's best match (similarity at
+    least ``min_similarity``), merged and sorted; [] when tokens and spans do not line up."""
+    if len(token_spans) != len(doc_vectors) or not len(doc_vectors):
+        return []
+    similarity = query @ doc_vectors.T
+    best = similarity.argmax(axis=1)
+    strong = similarity[np.arange(len(best)), best] >= min_similarity
+    chosen = {token_spans[int(j)] for j in best[strong]}
+    return merge_spans([s for s in chosen if s is not None and s[1] > s[0]])
+
+
+def merge_spans(spans: Sequence[Span]) -> list[Span]:
+    """Sorted spans with overlapping or touching ones joined."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def marked_spans(original: str, marked: str) -> list[Span]:
+    """Spans of the text between OPEN_MARK/CLOSE_MARK in ``marked`` (FTS5 highlight() output), as
+    offsets into ``original``; [] when removing the marks does not give back the original."""
+    spans, plain, start = [], [], None
+    for char in marked:
+        if char == OPEN_MARK:
+            start = len(plain)
+        elif char == CLOSE_MARK and start is not None:
+            spans.append((start, len(plain)))
+            start = None
+        else:
+            plain.append(char)
+    return merge_spans(spans) if "".join(plain) == original else []
+
+
+def snippet_window(text: str, spans: Sequence[Span], width: int = SNIPPET_CHARS) -> Span:
+    """(start, end) of the ``width``-character window holding the most matched characters, widened to
+    whole words; the start of the text when nothing matched."""
+    if len(text) <= width:
+        return 0, len(text)
+    if not spans:
+        return 0, _word_end(text, width)
+    best_start, best_cover = 0, -1
+    for anchor, _ in spans:
+        start = max(0, min(anchor - width // 8, len(text) - width))
+        cover = sum(max(0, min(end, start + width) - max(begin, start)) for begin, end in spans)
+        if cover > best_cover:
+            best_start, best_cover = start, cover
+    start = _word_start(text, best_start)
+    return start, _word_end(text, start + width)
+
+
+def _word_start(text: str, position: int) -> int:
+    """``position`` moved back to the start of the word it falls in."""
+    while 0 < position < len(text) and not text[position - 1].isspace():
+        position -= 1
+    return position
+
+
+def _word_end(text: str, position: int) -> int:
+    """``position`` moved forward to the end of the word it falls in."""
+    position = min(position, len(text))
+    while position < len(text) and not text[position].isspace():
+        position += 1
+    return position
+
+
+def render(text: str, window: Span, spans: Sequence[Span], before: str, after: str) -> str:
+    """The window of ``text`` on one line, "…" at cut ends, with every span inside wrapped in markers."""
+    start, end = window
+    pieces, cursor = [], start
+    for begin, finish in spans:
+        begin, finish = max(begin, start), min(finish, end)
+        if begin >= finish:
+            continue
+        pieces += [text[cursor:begin], before, text[begin:finish], after]
+        cursor = finish
+    pieces.append(text[cursor:end])
+    body = " ".join("".join(pieces).split())
+    return f"{'…' if start > 0 else ''}{body}{'…' if end < len(text) else ''}"

@@ -1,0 +1,126 @@
+"""Explained matches: highlight spans against the original text, snippet windows, CLI/JSON output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import lateint_lite as li
+from lateint_lite.cli import main
+from lateint_lite.explain import marked_spans, maxsim_spans, merge_spans, render, snippet_window
+
+FILLER = " ".join(f"filler{i}" for i in range(120))
+LONG = f"{FILLER} the moon pulls the ocean and makes tides twice a day {FILLER}"
+DOCS = [
+    {"id": "long", "text": LONG, "meta": {"kind": "long"}},
+    {"id": "tea", "text": "Black tea, steeped in hot water.", "meta": {"kind": "short"}},
+    {"id": "coffee", "text": "Roasted coffee beans ground fine.", "meta": {"kind": "short"}},
+]
+
+
+def test_maxsim_spans_take_each_query_tokens_best_document_token():
+    doc = np.eye(4, dtype=np.float32)
+    query = np.array([[0.9, 0.1, 0, 0], [0, 0, 0.2, 0.1], [0, 0, 0, 1.0]], dtype=np.float32)
+    spans = [(0, 3), None, (4, 9), (9, 12)]
+    # query 0 -> token 0; query 1 -> token 2 but too weak (0.2); query 2 -> token 3
+    assert maxsim_spans(query, doc, spans, 0.5) == [(0, 3), (9, 12)]
+    assert maxsim_spans(query, doc, spans[:3], 0.5) == []  # tokens and spans must line up
+
+
+def test_span_helpers():
+    assert merge_spans([(5, 8), (0, 2), (2, 4), (7, 10)]) == [(0, 4), (5, 10)]
+    assert marked_spans("a tide here", "a \x02tide\x03 here") == [(2, 6)]
+    assert marked_spans("changed", "\x02other\x03") == []
+    start, end = snippet_window(LONG, [(LONG.index("moon"), LONG.index("moon") + 4)], width=60)
+    assert start <= LONG.index("moon") < LONG.index("moon") + 4 <= end and end - start < 80
+    assert LONG[start - 1].isspace() and (end == len(LONG) or LONG[end].isspace())
+    text = "one two three four"
+    assert render(text, (4, 13), [(4, 7)], "[", "]") == "…[two] three…"
+
+
+@pytest.fixture(params=["int8", "built"])
+def explained(request, fake_index):
+    fake_index.add(DOCS)
+    if request.param == "built":
+        fake_index.build(residual_dim=16, n_centroids=8)
+    return fake_index
+
+
+def test_maxsim_highlights_are_the_matched_words_of_the_original_text(explained):
+    hit = explained.search("moon tides", k=1)[0]
+    assert hit.id == "long"
+    assert {hit.text[s:e] for s, e in hit.highlights} == {"moon", "tides"}
+    start, end = hit.snippet_span
+    assert start > 0 and end < len(hit.text) and "moon" in hit.snippet and hit.snippet.startswith("…")
+    assert "**moon**" in hit.marked_snippet() and "**tides**" in hit.marked_snippet()
+
+
+def test_bm25_and_hybrid_highlights_and_none_for_pooled(explained):
+    bm25 = explained.search("steeped tea", k=1, mode="bm25")[0]
+    assert bm25.id == "tea" and {bm25.text[s:e] for s, e in bm25.highlights} == {"tea", "steeped"}
+    hybrid = explained.search("steeped tea", k=1, mode="hybrid")[0]
+    assert {hybrid.text[s:e].lower() for s, e in hybrid.highlights} >= {"tea", "steeped"}
+    pooled = explained.search("steeped tea", k=1, mode="pooled")[0]
+    assert pooled.highlights == () and pooled.snippet == "Black tea, steeped in hot water."
+    plain = explained.search("moon tides", k=1, highlight=False)[0]
+    assert plain.highlights == () and plain.snippet_span is None and plain.snippet.startswith("filler0 filler1")
+
+
+def test_rerank_and_vector_search_are_explained(explained, fake_encoder):
+    reranked = explained.rerank("roasted beans", ["tea", "coffee"])
+    assert reranked[0].id == "coffee" and {reranked[0].text[s:e] for s, e in reranked[0].highlights} == {
+        "Roasted",
+        "beans",
+    }
+    by_vectors = explained.search_vectors(fake_encoder.encode_queries(["hot water"])[0], k=1)[0]
+    assert {by_vectors.text[s:e] for s, e in by_vectors.highlights} == {"hot", "water"}
+
+
+@pytest.mark.model
+def test_real_model_spans_line_up_with_its_token_vectors(real_encoder):
+    texts = [
+        "Why onions make you cry. Cutting an onion releases enzymes!",
+        "Ünïcode, naïve café — and emoji 🌊 tides; (parentheses) [brackets].",
+        "word " * 400,  # truncated at the model's document length
+    ]
+    for text, vectors in zip(texts, real_encoder.encode_documents(texts), strict=True):
+        spans = real_encoder.document_token_spans(text)
+        assert len(spans) == len(vectors)
+        for span in spans:
+            if span is not None:
+                assert 0 <= span[0] < span[1] <= len(text) and text[span[0] : span[1]].strip()
+
+
+@pytest.mark.model
+def test_real_model_highlights_point_at_what_matched(tmp_path, real_encoder):
+    with li.open(tmp_path / "real.lateint", create=True, encoder=real_encoder) as idx:
+        idx.add([{"id": "onion", "text": "Why onions make you cry. Cutting an onion breaks its cells."}])
+        hit = idx.search("chopping onions brings tears", k=1)[0]
+    matched = [hit.text[s:e].lower() for s, e in hit.highlights]
+    assert any(word.startswith("onion") for word in matched), matched
+    assert all(hit.text[s:e] == hit.text[s:e].strip() and e > s for s, e in hit.highlights)
+
+
+def test_cli_json_fields_full_text_jsonl_and_markers(explained, tmp_path, capsys, monkeypatch, fake_encoder):
+    opener = li.open
+
+    def with_fake(path, **kwargs):
+        kwargs.setdefault("encoder", fake_encoder)
+        return opener(path, **kwargs)
+
+    monkeypatch.setattr("lateint_lite.index.open", with_fake)
+    path = str(explained.path)
+    capsys.readouterr()
+    assert main(["search", path, "moon tides", "-k", "1"]) == 0
+    assert "**moon**" in capsys.readouterr().out
+    assert main(["search", path, "moon tides", "-k", "1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]
+    assert set(record) == {"rank", "id", "score", "meta", "snippet"} and "moon" in record["snippet"]
+    assert main(["search", path, "moon tides", "-k", "2", "--jsonl", "--fields", "id,highlights", "--full-text"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2 and set(lines[0]) == {"id", "highlights", "text"}
+    assert {lines[0]["text"][s:e] for s, e in lines[0]["highlights"]} == {"moon", "tides"}
+    assert main(["search", path, "moon", "--json", "--fields", "id,secret"]) == 1
+    assert "unknown hit field 'secret'" in capsys.readouterr().err
