@@ -57,7 +57,8 @@ def extract(name: str, data: bytes) -> Extracted:
     if kind == "pdf":
         extracted = _pdf(data)
     elif kind == "html":
-        extracted = _html(_decode(data, _declared_charset(data)))
+        # undeclared non-UTF-8 HTML is read as windows-1252, the web's default (as browsers do)
+        extracted = _html(_decode(data, _declared_charset(data) or "windows-1252"))
     else:
         extracted = Extracted(_decode(data))
     if not extracted.text.strip():
@@ -82,7 +83,7 @@ def _decode(data: bytes, declared: str | None = None) -> str:
         if declared is None:
             raise NotText(f"not UTF-8 text (byte {exc.start})") from exc
         try:
-            return data.decode(declared)
+            return data.decode(declared, errors="replace" if declared == "windows-1252" else "strict")
         except (LookupError, UnicodeDecodeError) as again:
             raise NotText(f"not {declared} text as declared ({again})") from again
 

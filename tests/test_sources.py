@@ -92,6 +92,8 @@ def test_html_in_a_declared_encoding_is_decoded(tmp_path):
     page = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1"></head>'
     page += "<body><p>Caf\xe9 cr\xe8me</p></body></html>"
     assert extract("old.html", page.encode("latin-1")).text == "Café crème"
+    undeclared = "<html><body><p>Jan Pokorn\xfd \x93quoted\x94</p></body></html>".encode("latin-1")
+    assert extract("old.html", undeclared).text == "Jan Pokorný \u201cquoted\u201d"  # windows-1252, as browsers
     with pytest.raises(NotText, match="not UTF-8"):
         extract("old.txt", "Caf\xe9".encode("latin-1"))  # plain text declares nothing: skipped, not guessed
 
