@@ -26,7 +26,8 @@ class Hit:
     ``highlights`` are (start, end) character spans of ``text`` that the query matched
     (MaxSim: the document tokens some query token matched best; BM25: the matched terms);
     ``snippet_span`` is the window of ``text`` where they are densest. Both are empty for
-    pooled search or when ``highlight=False``.
+    pooled search, when ``highlight=False``, and beyond the first ``explain.EXPLAINED_HITS`` (20)
+    hits of a search.
     """
 
     id: str

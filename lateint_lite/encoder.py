@@ -163,15 +163,18 @@ class OnnxEncoder:
             vectors = [self._drop_skipped(v, i) for v, i in zip(vectors, ids, strict=True)]
         return vectors
 
-    def document_token_spans(self, text: str) -> list[tuple[int, int] | None]:
-        """Character spans in ``text`` of the token vectors :meth:`encode_documents` returns for it,
-        in the same order (None for special tokens and markers), for highlighting matches."""
+    def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int] | None]]:
+        """For each text, the character spans of the token vectors :meth:`encode_documents` returns
+        for it, in the same order (None for special tokens and markers); to highlight matches."""
         prefix = self.manifest.document.prefix
         cap = self.manifest.document.max_length * MAX_CHARS_PER_TOKEN
-        encoding = self._doc_tokenizer.encode(prefix + text[:cap])
+        encodings = self._doc_tokenizer.encode_batch([prefix + t[:cap] for t in texts])
+        return [self._spans(encoding, len(prefix)) for encoding in encodings]
+
+    def _spans(self, encoding: Any, shift: int) -> list[tuple[int, int] | None]:
         ids = self._with_marker(np.array(encoding.ids, dtype=np.int64), self._doc_marker)
         spans: list[tuple[int, int] | None] = [
-            None if special or end <= len(prefix) else (max(start - len(prefix), 0), end - len(prefix))
+            None if special or end <= shift else (max(start - shift, 0), end - shift)
             for (start, end), special in zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
         ]
         if self._doc_marker is not None and spans:

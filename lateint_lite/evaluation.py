@@ -21,14 +21,14 @@ from .progress import progress_bar
 from .sources import open_text, read_jsonl
 
 RETRIEVE_K = 100
-#: name -> keyword arguments of Index.search
+#: name -> keyword arguments of Index.search (rankings only: no highlights)
 MODES: dict[str, dict[str, Any]] = {
-    "exact": {"mode": "maxsim", "exact": True},
-    "pruned": {"mode": "maxsim"},
-    "pooled": {"mode": "pooled"},
-    "bm25": {"mode": "bm25"},
-    "hybrid": {"mode": "hybrid", "fusion": "score"},  # the product default
-    "hybrid-rrf": {"mode": "hybrid", "fusion": "rrf"},
+    "exact": {"mode": "maxsim", "exact": True, "highlight": False},
+    "pruned": {"mode": "maxsim", "highlight": False},
+    "pooled": {"mode": "pooled", "highlight": False},
+    "bm25": {"mode": "bm25", "highlight": False},
+    "hybrid": {"mode": "hybrid", "fusion": "score", "highlight": False},  # the product default
+    "hybrid-rrf": {"mode": "hybrid", "fusion": "rrf", "highlight": False},
 }
 DEFAULT_MODES = ("exact", "pruned", "pooled", "bm25", "hybrid", "hybrid-rrf")
 

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 Span = tuple[int, int]
+#: Hits explained per search, best first (each costs ~1-3 ms: tokenizing the text, token similarities);
+#: the rest keep a snippet from the start of their text, as a result page shows the first hits.
+EXPLAINED_HITS = 20
 #: Characters of a snippet (before it is widened to whole words).
 SNIPPET_CHARS = 240
 #: A query token's best match is highlighted when its similarity is at least this (cosine).
@@ -22,14 +25,12 @@ MIN_MATCH_SIMILARITY = 0.5
 OPEN_MARK, CLOSE_MARK = "\x02", "\x03"
 
 
-def maxsim_spans(
-    query: np.ndarray, doc_vectors: np.ndarray, token_spans: Sequence[Span | None], min_similarity: float
-) -> list[Span]:
-    """Character spans of the document tokens that are some query token's best match (similarity at
-    least ``min_similarity``), merged and sorted; [] when tokens and spans do not line up."""
-    if len(token_spans) != len(doc_vectors) or not len(doc_vectors):
+def maxsim_spans(similarity: np.ndarray, token_spans: Sequence[Span | None], min_similarity: float) -> list[Span]:
+    """Character spans of the document tokens that are some query token's best match, from the
+    (nq, n) token similarities (at least ``min_similarity``), merged and sorted; [] when the
+    tokens and the spans do not line up."""
+    if similarity.ndim != 2 or len(token_spans) != similarity.shape[1] or not similarity.shape[1]:
         return []
-    similarity = query @ doc_vectors.T
     best = similarity.argmax(axis=1)
     strong = similarity[np.arange(len(best)), best] >= min_similarity
     chosen = {token_spans[int(j)] for j in best[strong]}
@@ -70,9 +71,14 @@ def snippet_window(text: str, spans: Sequence[Span], width: int = SNIPPET_CHARS)
     if not spans:
         return 0, _word_end(text, width)
     best_start, best_cover = 0, -1
-    for anchor, _ in spans:
+    ordered = sorted(spans)
+    for first, (anchor, _) in enumerate(ordered):  # windows starting a little before each span
         start = max(0, min(anchor - width // 8, len(text) - width))
-        cover = sum(max(0, min(end, start + width) - max(begin, start)) for begin, end in spans)
+        cover = 0
+        for begin, end in ordered[first:]:
+            if begin >= start + width:
+                break
+            cover += min(end, start + width) - max(begin, start)
         if cover > best_cover:
             best_start, best_cover = start, cover
     start = _word_start(text, best_start)

@@ -14,11 +14,20 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .codecs import StoredTokens, quantize_unit_int8
+from .codecs import PreparedQuery, StoredTokens, quantize_unit_int8
 from .documents import Hit
 from .encoder import Encoder, l2_normalize
 from .errors import CorruptIndexError, DocumentNotFoundError, EmptyIndexError
-from .explain import CLOSE_MARK, MIN_MATCH_SIMILARITY, OPEN_MARK, Span, marked_spans, maxsim_spans, snippet_window
+from .explain import (
+    CLOSE_MARK,
+    EXPLAINED_HITS,
+    MIN_MATCH_SIMILARITY,
+    OPEN_MARK,
+    Span,
+    marked_spans,
+    maxsim_spans,
+    snippet_window,
+)
 from .filters import Clause
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
 from .lexical import fts5_query
@@ -49,9 +58,8 @@ class Searcher:
         results = []
         for text, vectors in zip(texts, encoded, strict=True):
             with self._store.snapshot(), self._naming_damaged_documents():
-                ranking = self._rank(text, vectors, request)
-                query = None if vectors is None else l2_normalize(vectors)
-                matches = self._matches(ranking, request, text, query) if request.highlight else None
+                ranking, prepared = self._rank(text, vectors, request)
+                matches = self._matches(ranking, request, text, prepared) if request.highlight else None
                 results.append(self._hits(ranking, matches))
         return results
 
@@ -59,9 +67,8 @@ class Searcher:
         """MaxSim search with a validated (nq, dim) query matrix."""
         with self._store.snapshot(), self._naming_damaged_documents():
             self._require_documents()
-            normalized = l2_normalize(query)
-            ranking = self._maxsim(normalized, request.k, request)
-            return self._hits(ranking, self._matches(ranking, request, None, normalized) if request.highlight else None)
+            ranking, prepared = self._maxsim(l2_normalize(query), request.k, request)
+            return self._hits(ranking, self._matches(ranking, request, None, prepared) if request.highlight else None)
 
     def rerank(self, text: str, ids: list[str], k: int | None) -> list[Hit]:
         """Exact MaxSim of the query against the given documents, best first."""
@@ -75,10 +82,11 @@ class Searcher:
                 raise DocumentNotFoundError(f"{len(missing)} id(s) not in the index, e.g. {missing[0]!r}")
             codec = self._cache.current().codec
             tokens = codec.read_rows(self._store.token_payloads(sorted(rows.values())))
-            scores = codec.score(codec.prepare(query), tokens)
+            prepared = codec.prepare(query)
+            scores = codec.score(prepared, tokens)
             best = top_k(scores, len(scores) if k is None else k)
             ranking = list(zip(tokens.doc_ids[best].tolist(), scores[best].tolist(), strict=True))
-            return self._hits(ranking, self._maxsim_matches([d for d, _ in ranking], query))
+            return self._hits(ranking, self._maxsim_matches([d for d, _ in ranking[:EXPLAINED_HITS]], prepared))
 
     @contextmanager
     def _naming_damaged_documents(self) -> Iterator[None]:
@@ -96,24 +104,27 @@ class Searcher:
                 doc_id=exc.doc_id,
             ) from exc
 
-    def _rank(self, text: str, vectors: np.ndarray | None, request: SearchRequest) -> Ranking:
-        """(doc_id, score) best first for one query; call inside a snapshot."""
+    def _rank(
+        self, text: str, vectors: np.ndarray | None, request: SearchRequest
+    ) -> tuple[Ranking, PreparedQuery | None]:
+        """(doc_id, score) best first for one query, and the query as the codec prepared it (for
+        MaxSim modes); call inside a snapshot."""
         if vectors is None:  # bm25 is the only mode that encodes nothing
-            return self._bm25(text, request.k, request.conditions)
+            return self._bm25(text, request.k, request.conditions), None
         query = l2_normalize(vectors)
         if request.mode == "pooled":
             found = self._store.pooled_knn(quantize_unit_int8(query.mean(axis=0)), request.k, request.conditions)
-            return [(d, 1.0 - dist) for d, dist in found]
-        dense = self._maxsim(query, request.depth, request)
+            return [(d, 1.0 - dist) for d, dist in found], None
+        dense, prepared = self._maxsim(query, request.depth, request)
         if request.mode == "maxsim":
-            return dense
+            return dense, prepared
         lexical = self._bm25(text, request.depth, request.conditions)
         if request.fusion == "rrf":
-            return reciprocal_rank_fusion([dense, lexical])[: request.k]
-        return normalized_score_fusion([dense, lexical], [1.0, 1.0])[: request.k]
+            return reciprocal_rank_fusion([dense, lexical])[: request.k], prepared
+        return normalized_score_fusion([dense, lexical], [1.0, 1.0])[: request.k], prepared
 
-    def _maxsim(self, query: np.ndarray, k: int, request: SearchRequest) -> Ranking:
-        """(doc_id, MaxSim score) best first; call inside a snapshot."""
+    def _maxsim(self, query: np.ndarray, k: int, request: SearchRequest) -> tuple[Ranking, PreparedQuery]:
+        """(doc_id, MaxSim score) best first, and the prepared query; call inside a snapshot."""
         state, resident = self._cache.resident()
         codec = state.codec
         allowed_ids = self._store.filtered_doc_ids(request.conditions) if request.conditions else None
@@ -130,7 +141,7 @@ class Searcher:
                 return codec.read_rows(self._store.token_payloads(doc_ids.tolist()))
 
             doc_ids, scores = plaid_search(codec, prepared, pruning, k, request.params, fetch, mask)
-        return list(zip(doc_ids.tolist(), scores.tolist(), strict=True))
+        return list(zip(doc_ids.tolist(), scores.tolist(), strict=True)), prepared
 
     def _bm25(self, text: str, k: int, conditions: tuple[Clause, ...]) -> Ranking:
         match = fts5_query(text)
@@ -159,11 +170,11 @@ class Searcher:
     # -- explained matches ------------------------------------------------------------
 
     def _matches(
-        self, ranking: Ranking, request: SearchRequest, text: str | None, query: np.ndarray | None
+        self, ranking: Ranking, request: SearchRequest, text: str | None, query: PreparedQuery | None
     ) -> dict[int, list[Span]]:
         """Matched character spans per ranked document: MaxSim's best-matching tokens (hybrid:
         those, else the BM25 terms), BM25's matched terms, nothing for pooled search."""
-        doc_ids = [d for d, _ in ranking]
+        doc_ids = [d for d, _ in ranking[:EXPLAINED_HITS]]
         if request.mode == "pooled" or not doc_ids:
             return {}
         dense = self._maxsim_matches(doc_ids, query) if query is not None and request.mode != "bm25" else {}
@@ -176,7 +187,7 @@ class Searcher:
                 dense.update({d: marked_spans(rows[d].text, m) for d, m in marked.items()})
         return dense
 
-    def _maxsim_matches(self, doc_ids: list[int], query: np.ndarray) -> dict[int, list[Span]]:
+    def _maxsim_matches(self, doc_ids: list[int], query: PreparedQuery) -> dict[int, list[Span]]:
         """For each document, the spans of the tokens that some query token matched best (needs an
         encoder that reports token spans, and unpooled tokens)."""
         state = self._cache.current()
@@ -184,12 +195,12 @@ class Searcher:
         if spans_of is None or state.config.pool_factor != 1 or not doc_ids:
             return {}
         rows = self._store.documents_by_doc_ids(doc_ids)
-        found = {}
-        for token_row in self._store.token_payloads(doc_ids):
-            vectors = state.codec.decode(token_row)
-            spans = spans_of(rows[token_row.doc_id].text)
-            found[token_row.doc_id] = maxsim_spans(query, vectors, spans, MIN_MATCH_SIMILARITY)
-        return found
+        token_rows = list(self._store.token_payloads(doc_ids))
+        all_spans = spans_of([rows[r.doc_id].text for r in token_rows])
+        return {
+            row.doc_id: maxsim_spans(state.codec.token_similarities(query, row), spans, MIN_MATCH_SIMILARITY)
+            for row, spans in zip(token_rows, all_spans, strict=True)
+        }
 
     def _require_documents(self) -> None:
         if not self._store.has_documents():

@@ -72,12 +72,12 @@ def write_throughput(path: Path, data, batch: int, rounds: int) -> tuple[float, 
 def filtered_latency(path: Path, data) -> list[tuple[str, int, float, float]]:
     rows = []
     with li.open(path, readonly=True) as idx:
-        idx.search_vectors(data.query_vectors[0], k=10)
+        idx.search_vectors(data.query_vectors[0], k=10, highlight=False)
         for label, where in FILTERS.items():
             times, lengths = [], []
             for query in data.query_vectors:
                 start = time.perf_counter()
-                hits = idx.search_vectors(query, k=10, where=where)
+                hits = idx.search_vectors(query, k=10, where=where, highlight=False)
                 times.append(time.perf_counter() - start)
                 lengths.append(len(hits))
             p50, p95 = percentiles(times)
@@ -89,13 +89,13 @@ def thread_throughput(path: Path, data, thread_counts: tuple[int, ...] = (1, 2, 
     """Queries/s of pruned k=10 searches when ``n`` threads share one Index (kernels serialized by a lock)."""
     rows = []
     with li.open(path, readonly=True) as idx:
-        idx.search_vectors(data.query_vectors[0], k=10)
+        idx.search_vectors(data.query_vectors[0], k=10, highlight=False)
         for n in thread_counts:
             shards = [data.query_vectors[i::n] for i in range(n)]
 
             def work(queries: list) -> None:
                 for query in queries:
-                    idx.search_vectors(query, k=10)
+                    idx.search_vectors(query, k=10, highlight=False)
 
             threads = [threading.Thread(target=work, args=(shard,)) for shard in shards]
             start = time.perf_counter()

@@ -111,7 +111,7 @@ def search_table(index_path: Path, data: Path) -> str:
             t0 = time.perf_counter()
             vectors = encoder.encode_queries([text])[0]
             t1 = time.perf_counter()
-            hits = idx.search_vectors(vectors, k=100, exact=True)
+            hits = idx.search_vectors(vectors, k=100, exact=True, highlight=False)
             t2 = time.perf_counter()
             encode_s.append(t1 - t0)
             search_s.append(t2 - t1)

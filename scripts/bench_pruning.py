@@ -70,10 +70,14 @@ def synthetic(
     with li.open(path, readonly=True, encoder=VectorsOnly(128)) as idx:
         idx.warm_up()
         vectors = [q for q, _ in queries]
-        exhaustive, ex_times = timed(lambda q: [int(h.id) for h in idx.search_vectors(q, k=10, exact=True)], vectors)
+        exhaustive, ex_times = timed(
+            lambda q: [int(h.id) for h in idx.search_vectors(q, k=10, exact=True, highlight=False)], vectors
+        )
         rows = [_row("exhaustive over the codec", exhaustive, ex_times, truth, queries, ex_times)]
         for label, options in settings.items():
-            found, times = timed(lambda q, o=options: [int(h.id) for h in idx.search_vectors(q, k=10, **o)], vectors)
+            found, times = timed(
+                lambda q, o=options: [int(h.id) for h in idx.search_vectors(q, k=10, **o, highlight=False)], vectors
+            )
             rows.append(_row(label, found, times, truth, queries, ex_times))
             print(rows[-1], flush=True)
     return (
@@ -109,7 +113,7 @@ def beir(index: Path, dataset_dir: Path, settings: dict[str, dict[str, Any]]) ->
         runs = {"exhaustive over the codec": {"exact": True}, **settings}
         ex_p50 = None
         for label, options in runs.items():
-            hits, times = timed(lambda v, o=options: idx.search_vectors(v, k=10, **o), encoded)
+            hits, times = timed(lambda v, o=options: idx.search_vectors(v, k=10, **o, highlight=False), encoded)
             run = {q: {h.id: float(11 - h.rank) for h in hs} for (q, _), hs in zip(items, hits, strict=True)}
             p50, p95 = percentiles(times)
             ex_p50 = ex_p50 or p50

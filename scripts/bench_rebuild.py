@@ -41,8 +41,8 @@ def synthetic(n_docs: int, workdir: Path) -> str:
     truth = exact_top([q for q, _ in queries], [d["vectors"] for d in docs], 10)
 
     def measure(idx: li.Index) -> tuple[float, float, float]:
-        exact = [[int(h.id[3:]) for h in idx.search_vectors(q, k=10, exact=True)] for q, _ in queries]
-        pruned = [[int(h.id[3:]) for h in idx.search_vectors(q, k=10)] for q, _ in queries]
+        exact = [[int(h.id[3:]) for h in idx.search_vectors(q, k=10, exact=True, highlight=False)] for q, _ in queries]
+        pruned = [[int(h.id[3:]) for h in idx.search_vectors(q, k=10, highlight=False)] for q, _ in queries]
         source = sum(src in p for p, (_, src) in zip(pruned, queries, strict=True)) / len(queries)
         return recall_at(exact, truth, 10), recall_at(pruned, truth, 10), source
 
@@ -84,7 +84,7 @@ def text(dataset_dir: Path, workdir: Path) -> str:
     def ndcg(idx: li.Index) -> float:
         run = {}
         for qid, query in dataset.queries.items():
-            hits = idx.search(query, k=RETRIEVE_K, exact=True)
+            hits = idx.search(query, k=RETRIEVE_K, exact=True, highlight=False)
             run[qid] = {h.id: float(RETRIEVE_K + 1 - h.rank) for h in hits}
         return 100 * metrics(run, dataset.qrels)["ndcg_at_10"]
 

@@ -51,24 +51,24 @@ def search_phase(path: Path, dim: int, queries: int, exhaustive: bool) -> tuple:
     gen = Generator(dim)
     t0 = time.perf_counter()
     idx = li.open(path, encoder=VectorsOnly(dim), readonly=True)
-    idx.search_vectors(gen.query(0), k=10)
+    idx.search_vectors(gen.query(0), k=10, highlight=False)
     load_s = time.perf_counter() - t0
     rss = rss_mib()
     pruned = []
     for q in range(1, queries + 1):
         vectors = gen.query(q)
         t = time.perf_counter()
-        idx.search_vectors(vectors, k=10)
+        idx.search_vectors(vectors, k=10, highlight=False)
         pruned.append(time.perf_counter() - t)
     p50, p95 = percentiles(pruned)
     e50 = None
     if exhaustive:
-        idx.search_vectors(gen.query(0), k=10, exact=True)
+        idx.search_vectors(gen.query(0), k=10, exact=True, highlight=False)
         full = []
         for q in range(1, min(queries, 20) + 1):
             vectors = gen.query(q)
             t = time.perf_counter()
-            idx.search_vectors(vectors, k=10, exact=True)
+            idx.search_vectors(vectors, k=10, exact=True, highlight=False)
             full.append(time.perf_counter() - t)
         e50 = percentiles(full)[0]
     idx.close()

@@ -39,9 +39,9 @@ class HashEncoder:
         vec = rng.standard_normal(self._dim).astype(np.float32)
         return vec / np.linalg.norm(vec)
 
-    def document_token_spans(self, text: str) -> list[tuple[int, int] | None]:
+    def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int] | None]]:
         """Character spans of the words :meth:`encode_documents` turns into vectors."""
-        return [m.span() for m in WORD.finditer(text)] or [None]
+        return [[m.span() for m in WORD.finditer(text)] or [None] for text in texts]
 
     def _encode(self, text: str) -> np.ndarray:
         words = WORD.findall(text.lower()) or ["[empty]"]

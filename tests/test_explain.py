@@ -21,12 +21,26 @@ DOCS = [
 
 
 def test_maxsim_spans_take_each_query_tokens_best_document_token():
-    doc = np.eye(4, dtype=np.float32)
-    query = np.array([[0.9, 0.1, 0, 0], [0, 0, 0.2, 0.1], [0, 0, 0, 1.0]], dtype=np.float32)
+    similarity = np.array([[0.9, 0.1, 0, 0], [0, 0, 0.2, 0.1], [0, 0, 0, 1.0]], dtype=np.float32)
     spans = [(0, 3), None, (4, 9), (9, 12)]
     # query 0 -> token 0; query 1 -> token 2 but too weak (0.2); query 2 -> token 3
-    assert maxsim_spans(query, doc, spans, 0.5) == [(0, 3), (9, 12)]
-    assert maxsim_spans(query, doc, spans[:3], 0.5) == []  # tokens and spans must line up
+    assert maxsim_spans(similarity, spans, 0.5) == [(0, 3), (9, 12)]
+    assert maxsim_spans(similarity, spans[:3], 0.5) == []  # tokens and spans must line up
+
+
+@pytest.mark.parametrize("build", [False, True])
+def test_token_similarities_match_decoded_vectors(fake_index, build):
+    """The residual codec's shortcut equals the similarity with its decoded, renormalized tokens."""
+    fake_index.add(DOCS)
+    if build:
+        fake_index.build(residual_dim=16, n_centroids=8)
+    from lateint_lite.encoder import l2_normalize
+
+    store, codec = fake_index._store, fake_index._cache.current().codec
+    query = l2_normalize(fake_index.encoder.encode_queries(["moon tides water"])[0])
+    for row in store.token_payloads([1, 2, 3]):
+        expected = query @ codec.decode(row).T
+        np.testing.assert_allclose(codec.token_similarities(codec.prepare(query), row), expected, atol=1e-5)
 
 
 def test_span_helpers():
@@ -85,8 +99,8 @@ def test_real_model_spans_line_up_with_its_token_vectors(real_encoder):
         "Ünïcode, naïve café — and emoji 🌊 tides; (parentheses) [brackets].",
         "word " * 400,  # truncated at the model's document length
     ]
-    for text, vectors in zip(texts, real_encoder.encode_documents(texts), strict=True):
-        spans = real_encoder.document_token_spans(text)
+    all_spans = real_encoder.document_token_spans(texts)
+    for text, vectors, spans in zip(texts, real_encoder.encode_documents(texts), all_spans, strict=True):
         assert len(spans) == len(vectors)
         for span in spans:
             if span is not None:

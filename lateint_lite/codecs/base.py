@@ -127,6 +127,11 @@ class TokenCodec(ABC):
     def score(self, query: PreparedQuery, tokens: StoredTokens, positions: np.ndarray | None = None) -> np.ndarray:
         """Exact MaxSim of ``query`` against the documents at ``positions`` of ``tokens`` (default all)."""
 
+    def token_similarities(self, query: PreparedQuery, row: TokenRow) -> np.ndarray:
+        """(nq, n) similarity of every query token with every stored token of one document (the
+        values MaxSim takes its maxima over); used to explain matches."""
+        return np.asarray(query.vectors, dtype=np.float32) @ self.decode(row).T
+
     @abstractmethod
     def load_resident(self, store: Store) -> Resident:
         """Read and validate what searches keep in memory; call inside a snapshot."""

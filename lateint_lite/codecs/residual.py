@@ -258,6 +258,19 @@ class ResidualCodec(TokenCodec):
             trusted=True,
         )
 
+    def token_similarities(self, query: PreparedQuery, row: TokenRow) -> np.ndarray:
+        """In the residual basis, as the scorer does: q.v = S[q, c] + (qB).w, |v|^2 = |C[c]|^2 +
+        2 (C[c]B).w + |w|^2; no projection back to ``dim``."""
+        if not isinstance(query, QueryTables):
+            raise TypeError("the residual codec takes QueryTables")
+        codes, packed = self.split(row)
+        cells = codes.astype(np.int64)
+        w = decode_residuals(packed, self.weights, self.nbits)
+        dots = query.scores_t[cells].T + query.q_basis @ w.T
+        norm2 = self.centroid_norm2[cells] + 2.0 * np.einsum("ij,ij->i", self.centroid_basis[cells], w)
+        norm2 += np.einsum("ij,ij->i", w, w)
+        return dots / np.sqrt(np.maximum(norm2, 1e-12))
+
     def load_resident(self, store: Store) -> Resident:
         codes = self._code_matrix(store.iter_codes())
         lists = decode_rows(store.ivf_rows(), self.codebook.size, store.max_doc_id()).to_positions(codes.position_of)
