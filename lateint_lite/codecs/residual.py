@@ -265,7 +265,8 @@ class ResidualCodec(TokenCodec):
             raise TypeError("the residual codec takes QueryTables")
         codes, packed = self.split(row)
         cells = codes.astype(np.int64)
-        w = decode_residuals(packed, self.weights, self.nbits)
+        # one document: a numpy table lookup beats waking the parallel decode kernel (7 ms vs 0.1 ms)
+        w = self.lut[np.arange(packed.shape[1])[None, :], packed].reshape(len(cells), -1)
         dots = query.scores_t[cells].T + query.q_basis @ w.T
         norm2 = self.centroid_norm2[cells] + 2.0 * np.einsum("ij,ij->i", self.centroid_basis[cells], w)
         norm2 += np.einsum("ij,ij->i", w, w)
