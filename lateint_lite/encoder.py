@@ -8,6 +8,7 @@ small; padding positions never reach the output.
 
 from __future__ import annotations
 
+import logging
 import os
 import string
 import threading
@@ -21,6 +22,7 @@ from .errors import InvalidInputError, ModelError
 from .manifest import ModelManifest, load_manifest
 
 ProgressCallback = Callable[[int], None]
+log = logging.getLogger("lateint_lite")
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: ASCII punctuation, one token each in BERT-style vocabularies (ColBERT's skiplist).
 PUNCTUATION: tuple[str, ...] = tuple(string.punctuation)
@@ -121,7 +123,7 @@ class OnnxEncoder:
             sorted({i for t in skip if (i := self._token_id(t, required=False)) is not None}), dtype=np.int64
         )
         self._configure(self._query_tokenizer, manifest.query.max_length, self._query_marker)
-        self._configure(self._doc_tokenizer, manifest.document.max_length, self._doc_marker)
+        self._configure(self._doc_tokenizer, manifest.document.max_length, self._doc_marker, manifest.document.overlap)
         self._query_session = self._open_session(self.threads)
         self._doc_session: object | None = None
         self._session_lock = threading.Lock()
@@ -152,24 +154,48 @@ class OnnxEncoder:
     def encode_documents(
         self, texts: Sequence[str], *, batch_size: int = 16, progress: ProgressCallback | None = None
     ) -> list[np.ndarray]:
-        """Token matrices for documents, in input order."""
-        cap = self.manifest.document.max_length * MAX_CHARS_PER_TOKEN
-        prefixed = [self.manifest.document.prefix + t[:cap] for t in texts]
-        encodings = self._doc_tokenizer.encode_batch(prefixed)
-        ids = [self._with_marker(np.array(e.ids, dtype=np.int64), self._doc_marker) for e in encodings]
+        """Token matrices for documents, in input order. A document longer than the model's
+        document length is encoded passage by passage (overlapping windows, each with its own
+        special tokens and marker); its matrix is the passages' tokens, in order."""
+        windows = self._passages(texts)
+        ids = [self._with_marker(np.array(w.ids, dtype=np.int64), self._doc_marker) for _, w in windows]
         attend = [np.ones(len(i), dtype=np.int64) for i in ids]
-        vectors = self._run(self._document_session(), ids, attend, batch_size, self.threads, progress)
+        vectors = self._run(self._document_session(), ids, attend, batch_size, self.threads, None)
         if self._skip_ids.size:
             vectors = [self._drop_skipped(v, i) for v, i in zip(vectors, ids, strict=True)]
-        return vectors
+        per_doc: list[list[np.ndarray]] = [[] for _ in texts]
+        for (owner, _), matrix in zip(windows, vectors, strict=True):
+            per_doc[owner].append(matrix)
+        if progress is not None:
+            progress(len(texts))
+        return [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in per_doc]
+
+    def _passages(self, texts: Sequence[str]) -> list[tuple[int, Any]]:
+        """(document index, tokenizer encoding) of every passage window, documents in order."""
+        config = self.manifest.document
+        per_window = config.max_length - config.overlap
+        cap = MAX_CHARS_PER_TOKEN * (config.max_length + (config.max_passages - 1) * per_window)
+        encodings = self._doc_tokenizer.encode_batch([config.prefix + t[:cap] for t in texts])
+        windows: list[tuple[int, Any]] = []
+        for owner, encoding in enumerate(encodings):
+            parts = [encoding, *encoding.overflowing]
+            if len(parts) > config.max_passages:
+                log.warning(
+                    "a document of %d characters was cut at %d passages (%d tokens each)",
+                    len(texts[owner]), config.max_passages, config.max_length,
+                )  # fmt: skip
+                parts = parts[: config.max_passages]
+            windows.extend((owner, part) for part in parts)
+        return windows
 
     def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int] | None]]:
         """For each text, the character spans of the token vectors :meth:`encode_documents` returns
         for it, in the same order (None for special tokens and markers); to highlight matches."""
-        prefix = self.manifest.document.prefix
-        cap = self.manifest.document.max_length * MAX_CHARS_PER_TOKEN
-        encodings = self._doc_tokenizer.encode_batch([prefix + t[:cap] for t in texts])
-        return [self._spans(encoding, len(prefix)) for encoding in encodings]
+        shift = len(self.manifest.document.prefix)
+        spans: list[list[tuple[int, int] | None]] = [[] for _ in texts]
+        for owner, window in self._passages(texts):
+            spans[owner].extend(self._spans(window, shift))
+        return spans
 
     def _spans(self, encoding: Any, shift: int) -> list[tuple[int, int] | None]:
         ids = self._with_marker(np.array(encoding.ids, dtype=np.int64), self._doc_marker)
@@ -229,10 +255,12 @@ class OnnxEncoder:
         return token_id
 
     @staticmethod
-    def _configure(tokenizer: Any, max_length: int, marker: int | None) -> None:
+    def _configure(tokenizer: Any, max_length: int, marker: int | None, overlap: int = 0) -> None:
+        """No padding; truncation to ``max_length`` with the marker's room kept; a text beyond it
+        continues in overflowing windows that repeat ``overlap`` tokens (document passages)."""
         tokenizer.no_padding()
         room = max_length - (1 if marker is not None else 0)
-        tokenizer.enable_truncation(max_length=room)
+        tokenizer.enable_truncation(max_length=room, stride=min(overlap, max(room - 3, 0)))
 
     @staticmethod
     def _with_marker(ids: np.ndarray, marker: int | None) -> np.ndarray:

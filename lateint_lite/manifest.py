@@ -49,12 +49,17 @@ class QueryConfig:
 
 @dataclass(frozen=True)
 class DocumentConfig:
-    """How documents are turned into tokens; ``skiplist`` tokens are dropped."""
+    """How documents are turned into tokens; ``skiplist`` tokens are dropped. A document longer
+    than ``max_length`` tokens is split into passages of ``max_length`` tokens, consecutive ones
+    sharing ``overlap`` tokens (default a quarter of ``max_length``), at most ``max_passages``
+    of them (the rest is cut, with a warning)."""
 
     max_length: int = 256
     prefix: str = ""
     marker: str | None = None
     skiplist: tuple[str, ...] = ()
+    overlap: int = 64
+    max_passages: int = 64
 
 
 @dataclass(frozen=True)
@@ -227,9 +232,15 @@ def _document_config(value: Any, where: str) -> DocumentConfig:
     skiplist = obj.get("skiplist", [])
     if not isinstance(skiplist, list) or not all(isinstance(t, str) for t in skiplist):
         raise ModelError(f"{where}.skiplist: expected a list of token strings")
+    max_length = _positive_int(obj.get("max_length", 256), f"{where}.max_length")
+    overlap = obj.get("overlap", max_length // 4)
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap <= max_length // 2:
+        raise ModelError(f"{where}.overlap: expected an integer from 0 to max_length / 2, got {overlap!r}")
     return DocumentConfig(
-        max_length=_positive_int(obj.get("max_length", 256), f"{where}.max_length"),
+        max_length=max_length,
         prefix=str(obj.get("prefix", "")),
         marker=_optional_str(obj.get("marker"), f"{where}.marker"),
         skiplist=tuple(skiplist),
+        overlap=overlap,
+        max_passages=_positive_int(obj.get("max_passages", 64), f"{where}.max_passages"),
     )

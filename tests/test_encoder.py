@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -21,9 +23,26 @@ def test_lengths_follow_the_manifest_not_the_tokenizer_file(real_encoder):
     """tokenizer.json pads/truncates to 128; the encoder overrides both."""
     short, long_doc = real_encoder.encode_documents(["tiny text", LONG])
     assert short.shape[0] == 4  # [CLS] tiny text [SEP]: no padding tokens
-    assert long_doc.shape[0] == 256
     (query,) = real_encoder.encode_queries([LONG])
     assert query.shape[0] == 64
+    assert long_doc.shape[0] > 256  # passages, see below
+
+
+def test_long_documents_become_overlapping_passages_not_truncated(real_encoder):
+    (long_doc,) = real_encoder.encode_documents([LONG])
+    windows = [w for _, w in real_encoder._passages([LONG])]
+    config = real_encoder.manifest.document
+    assert len(windows) > 1 and all(len(w.ids) <= config.max_length for w in windows)
+    assert long_doc.shape[0] == sum(len(w.ids) for w in windows)
+    for before, after in itertools.pairwise(windows):  # [CLS] overlap ... [SEP]
+        assert after.ids[1 : 1 + config.overlap] == before.ids[-1 - config.overlap : -1]
+    last = windows[-1]
+    last_end = max(end for (_, end), special in zip(last.offsets, last.special_tokens_mask, strict=True) if not special)
+    assert last_end == len(LONG)  # the last word is in the last passage: nothing cut
+    # the first passage is encoded exactly as the text's first window alone would be
+    first_text = LONG[: windows[0].offsets[-2][1]]
+    (alone,) = real_encoder.encode_documents([first_text])
+    np.testing.assert_allclose(long_doc[: len(alone)], alone, atol=1e-5)
 
 
 def test_encoding_is_independent_of_batch_neighbours(real_encoder):
@@ -112,12 +131,22 @@ def test_colbert_style_manifest_markers_and_mask_expansion(tmp_path):
     assert not np.allclose(doc[1], plain_doc[1])  # the marker changes the states
 
 
-def test_a_huge_text_is_cut_before_tokenization_with_the_same_tokens(real_encoder):
-    from lateint_lite.encoder import MAX_CHARS_PER_TOKEN
+def test_a_huge_text_is_cut_at_max_passages_with_a_warning(caplog):
+    import dataclasses
+    import logging
 
+    from lateint_lite.encoder import OnnxEncoder
+    from lateint_lite.manifest import load_manifest
+
+    manifest = load_manifest()
+    manifest = dataclasses.replace(manifest, document=dataclasses.replace(manifest.document, max_passages=3))
+    encoder = OnnxEncoder(manifest, verify=False)
     sentence = "Tides rise and fall twice a day because of the Moon. "
-    huge = sentence * (20 * MAX_CHARS_PER_TOKEN * 256 // len(sentence))  # far past the character cap
-    short = sentence * 40  # already past 256 tokens
-    np.testing.assert_allclose(
-        real_encoder.encode_documents([huge])[0], real_encoder.encode_documents([short])[0], atol=1e-5
-    )
+    huge = sentence * 200_000  # 10 MB: cut to what 3 passages can hold before tokenizing
+    with caplog.at_level(logging.WARNING, logger="lateint_lite"):
+        (vectors,) = encoder.encode_documents([huge])
+    assert "cut at 3 passages" in caplog.text
+    windows = [w for _, w in encoder._passages([huge])]
+    assert len(windows) == 3 and vectors.shape[0] == sum(len(w.ids) for w in windows)
+    (short,) = encoder.encode_documents([sentence * 40])  # the same first passage
+    np.testing.assert_allclose(vectors[: len(windows[0].ids)], short[: len(windows[0].ids)], atol=1e-5)
