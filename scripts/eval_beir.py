@@ -9,7 +9,8 @@ Recall@100, MRR@10 and queries/s (query encoding included) with ir-measures.
 
 Encoder options (for the "encoder options" experiment): --query-max-length,
 --query-expand N (ColBERT [MASK] padding to N tokens), --doc-max-length and
---skiplist punctuation change the encoder; document-side options get their own index.
+--skiplist punctuation change the encoder; --max-passages 1 truncates documents at the document
+length as releases before passages did; document-side options get their own index.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def make_encoder(args: argparse.Namespace) -> OnnxEncoder:
         max_length=args.query_max_length or manifest.query.max_length,
         expand_to=args.query_expand or manifest.query.expand_to,
     )
-    document = dataclasses.replace(manifest.document, max_length=args.doc_max_length or manifest.document.max_length)
+    document = dataclasses.replace(
+        manifest.document,
+        max_length=args.doc_max_length or manifest.document.max_length,
+        max_passages=args.max_passages or manifest.document.max_passages,
+    )
     manifest = dataclasses.replace(manifest, query=query, document=document)
     return OnnxEncoder(manifest, skiplist=PUNCTUATION if args.skiplist == "punctuation" else None)
 
@@ -55,6 +60,8 @@ def index_name(dataset: str, args: argparse.Namespace) -> str:
         parts.append(f"doc{args.doc_max_length}")
     if args.skiplist:
         parts.append(args.skiplist)
+    if args.max_passages:
+        parts.append(f"passages{args.max_passages}")
     return "-".join(parts) + ".lateint"
 
 
@@ -99,6 +106,7 @@ def main() -> None:
     parser.add_argument("--query-expand", type=int)
     parser.add_argument("--doc-max-length", type=int)
     parser.add_argument("--skiplist", choices=["punctuation"])
+    parser.add_argument("--max-passages", type=int, help="passages per document (1: truncate at the document length)")
     parser.add_argument("--title", default="BEIR evaluation (eval_beir.py)")
     parser.add_argument("--write", type=Path, help="markdown file to update (e.g. docs/benchmarks.md)")
     args = parser.parse_args()
