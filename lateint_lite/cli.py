@@ -347,9 +347,19 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
             raise LateIntError(f"no documents found in {' '.join(args.inputs)}{detail}")
         replace = args.command == "upsert" or args.skip_unchanged
         write = idx.upsert if replace else idx.add
+        split_before = idx.info().split_documents or 0
         written = write(docs, progress=_progress_wanted(args), batch_size=args.batch_size) if docs else []
         verb = "upserted" if replace else "added"
-        notes = [n for n in (collected.skip_summary(), f"{unchanged} unchanged" if unchanged else "") if n]
+        split = (idx.info().split_documents or 0) - split_before
+        notes = [
+            n
+            for n in (
+                f"{split} split into passages" if split > 0 else "",
+                collected.skip_summary(),
+                f"{unchanged} unchanged" if unchanged else "",
+            )
+            if n
+        ]
         extra = f"; {'; '.join(notes)}" if notes else ""
         print(f"{verb} {_count(len(written), 'document')} in {idx.path} ({len(idx)} in total){extra}", file=out)
     return 0

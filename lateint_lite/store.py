@@ -536,6 +536,10 @@ class Store:
         row = self._one("SELECT count(*), coalesce(sum(n_tokens), 0) FROM documents")
         return int(row[0]), int(row[1])
 
+    def count_documents_over(self, n_tokens: int) -> int:
+        """How many documents store more than ``n_tokens`` tokens."""
+        return int(self._one("SELECT count(*) FROM documents WHERE n_tokens > ?", (int(n_tokens),))[0])
+
     def iter_token_payloads(self) -> Iterator[TokenRow]:
         """Stored tokens of every document, by doc_id."""
         for row in self._conn.execute(

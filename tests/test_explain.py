@@ -138,3 +138,41 @@ def test_cli_json_fields_full_text_jsonl_and_markers(explained, tmp_path, capsys
     assert {lines[0]["text"][s:e] for s, e in lines[0]["highlights"]} == {"moon", "tides"}
     assert main(["search", path, "moon", "--json", "--fields", "id,secret"]) == 1
     assert "unknown hit field 'secret'" in capsys.readouterr().err
+
+
+@pytest.mark.model
+def test_long_documents_are_searched_to_the_end_as_passages(tmp_path, real_encoder):
+    """An answer past the first passage is found, highlighted where it is, and counted as split."""
+    filler = " ".join(f"Paragraph {i} talks about the weather, the harbour and the trains." for i in range(120))
+    answer = "The secret ingredient of the soup is saffron from Valencia."
+    docs = [
+        {"id": "long", "text": f"{filler} {answer}", "meta": {"n": 1}},
+        {"id": "short", "text": "Soup recipes often use onions and garlic.", "meta": {"n": 2}},
+    ]
+    with li.open(tmp_path / "passages.lateint", create=True, encoder=real_encoder) as idx:
+        idx.add(docs)
+        assert idx.info().split_documents is None  # a custom encoder: the passage length is unknown
+        hit = idx.search("what is the secret ingredient of the soup? saffron", k=1)[0]
+        assert hit.id == "long"
+        start = hit.text.index(answer)
+        assert hit.snippet_span[0] <= start < hit.snippet_span[1] and "saffron" in hit.snippet
+        assert any(s >= start for s, _ in hit.highlights)
+        assert idx.get("long").text == docs[0]["text"]  # the whole document, one record
+        idx.upsert([{"id": "long", "text": "A short text now.", "meta": {"n": 3}}])
+        assert idx.search("saffron soup ingredient", k=1)[0].id == "short"
+        idx.delete(["long"])
+        assert idx.ids() == ["short"]
+
+
+@pytest.mark.model
+def test_info_and_add_report_split_documents(tmp_path, capsys):
+    long_text = " ".join(f"Sentence number {i} about tides and the moon." for i in range(100))
+    source = tmp_path / "docs.jsonl"
+    source.write_text(
+        json.dumps({"id": "a", "text": long_text}) + "\n" + json.dumps({"id": "b", "text": "short"}) + "\n"
+    )
+    index = tmp_path / "split.lateint"
+    assert main(["add", str(index), str(source), "--no-progress"]) == 0
+    assert "1 split into passages" in capsys.readouterr().out
+    with li.open(index, readonly=True) as idx:
+        assert idx.info().split_documents == 1
