@@ -65,6 +65,12 @@ BAD_CALLS = {
     "499 values in an 'in' filter": lambda idx: idx.search("tide", where={"n": {"$in": list(range(499))}}),
     "integer beyond 64 bits in a filter": lambda idx: idx.search("tide", where={"n": 2**70}),
     "lone surrogate in a query": lambda idx: idx.search("tide \ud800"),
+    "highlight as text": lambda idx: idx.search("tide", highlight="yes"),
+    "empty prefix filter": lambda idx: idx.search("tide", where={"n": {"prefix": ""}}),
+    "$or that is not a list": lambda idx: idx.search("tide", where={"$or": {"n": 1}}),
+    "$or nested too deep": lambda idx: idx.search(
+        "tide", where={"$or": [{"$or": [{"$or": [{"$or": [{"$or": [{"n": 1}]}]}]}]}]}
+    ),
     "lone surrogate in text": lambda idx: idx.add([{"id": "x", "text": "bad \ud800 text"}]),
     "lone surrogate in an id": lambda idx: idx.add([{"id": "x\ud800", "text": "fine"}]),
     "lone surrogate in meta": lambda idx: idx.add([{"id": "x", "text": "fine", "meta": {"k": "\udfff"}}]),
