@@ -223,15 +223,9 @@ _WHERE_OPS = (("^=", "prefix"), ("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("="
 
 def parse_where_args(clauses: list[str], as_json: str | None) -> dict[str, Any] | None:
     """A ``where`` mapping from --where KEY<OP>VALUE clauses and/or --where-json."""
-    where: dict[str, Any] = {}
-    if as_json:
-        try:
-            loaded = json.loads(as_json)
-        except json.JSONDecodeError as exc:
-            raise LateIntError(f"--where-json is not valid JSON: {exc.msg}") from exc
-        if not isinstance(loaded, dict):
-            raise LateIntError("--where-json must be a JSON object")
-        where.update(loaded)
+    from .filters import where_from_json
+
+    where: dict[str, Any] = where_from_json(as_json, "--where-json") or {}
     for clause in clauses:
         for symbol, op in _WHERE_OPS:
             key, found, raw = clause.partition(symbol)

@@ -20,6 +20,7 @@ into a parameterized ``json_each`` test, so any string is matched literally.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -117,6 +118,19 @@ def parse_where(where: Mapping[str, Any] | None, depth: int = 0) -> tuple[Clause
         else:
             clauses.extend(_condition(key, op, value) for op, value in spec.items())
     return tuple(clauses)
+
+
+def where_from_json(text: str | None, what: str = "where") -> dict[str, Any] | None:
+    """A ``where`` mapping written as JSON text (a query parameter, a command-line option)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{what}: not valid JSON: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{what}: expected a JSON object")
+    return value
 
 
 def _any_of(spec: object, depth: int) -> AnyOf:

@@ -152,15 +152,20 @@ def in_process_phase(path: Path, args: argparse.Namespace, queries: list[str]) -
 
     with li.open(path, readonly=True) as idx:
         idx.search(queries[0], k=args.k)
-        threads = [threading.Thread(target=loop, args=(n,)) for n in range(args.clients)]
-        start = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        time.sleep(args.duration)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=REQUEST_TIMEOUT_S)
-    return {"reads": tally, "wall": time.perf_counter() - start}
+        wall = run_for([threading.Thread(target=loop, args=(n,)) for n in range(args.clients)], stop, args.duration)
+    return {"reads": tally, "wall": wall}
+
+
+def run_for(threads: list[threading.Thread], stop: threading.Event, duration: float) -> float:
+    """Start the threads, let them run ``duration`` seconds, stop and join them; the wall time."""
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(duration)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=REQUEST_TIMEOUT_S)
+    return time.perf_counter() - start
 
 
 def run_phase(url: str, args: argparse.Namespace, queries: list[str], with_writer: bool) -> dict:
@@ -171,14 +176,8 @@ def run_phase(url: str, args: argparse.Namespace, queries: list[str], with_write
     ]
     if with_writer:
         threads.append(threading.Thread(target=write_loop, args=(url, stop, writes, acknowledged, args.write_interval)))
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(args.duration)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=REQUEST_TIMEOUT_S)
-    return {"reads": reads, "writes": writes, "acknowledged": acknowledged, "wall": time.perf_counter() - start}
+    wall = run_for(threads, stop, args.duration)
+    return {"reads": reads, "writes": writes, "acknowledged": acknowledged, "wall": wall}
 
 
 def main() -> None:

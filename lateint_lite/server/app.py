@@ -10,7 +10,6 @@ searches keep answering while a write commits (WAL).
 from __future__ import annotations
 
 import hmac
-import json
 from importlib import resources
 from typing import Any, Literal
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._version import __version__
 from ..documents import Hit
 from ..errors import InvalidInputError, LateIntError, ReadOnlyError
+from ..filters import where_from_json
 from ..index import Index
 from ..results import DEFAULT_FIELDS, HIT_FIELDS, hit_record, parse_fields
 from .http_errors import UnauthorizedError, error_headers, error_payload, status_of
@@ -176,19 +176,6 @@ def _hits(hits: list[Hit], fields: list[str]) -> list[dict[str, Any]]:
     return [hit_record(hit, chosen) for hit in hits]
 
 
-def _where_param(where: str | None) -> dict[str, Any] | None:
-    """The ``where`` query parameter: a JSON object."""
-    if where is None or not where.strip():
-        return None
-    try:
-        value = json.loads(where)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"where: not valid JSON: {exc.msg}") from exc
-    if not isinstance(value, dict):
-        raise InvalidInputError("where: expected a JSON object")
-    return value
-
-
 def _add_read_routes(app: FastAPI, index: Index, limits: ServerLimits, guard: list[Any], writable: bool) -> None:
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -216,7 +203,7 @@ def _add_read_routes(app: FastAPI, index: Index, limits: ServerLimits, guard: li
     ) -> dict[str, Any]:
         """The k best documents for ``q`` (the query-string form of POST /search)."""
         body = SearchBody(
-            query=q, k=k, mode=mode, where=_where_param(where), exact=exact, fusion=fusion, highlight=highlight,
+            query=q, k=k, mode=mode, where=where_from_json(where), exact=exact, fusion=fusion, highlight=highlight,
             ncells=ncells, threshold=threshold, ndocs=ndocs, fields=[f for f in fields.split(",") if f.strip()],
         )  # fmt: skip
         return search_post(body)
