@@ -100,11 +100,22 @@ def _word_end(text: str, position: int) -> int:
     return position
 
 
+def _joined_across_spaces(text: str, spans: Sequence[Span]) -> list[Span]:
+    """Spans with only whitespace between them joined, so "**cry** **now**" reads "**cry now**"."""
+    joined: list[list[int]] = []
+    for begin, end in sorted(spans):
+        if joined and not text[joined[-1][1] : begin].strip():
+            joined[-1][1] = max(joined[-1][1], end)
+        else:
+            joined.append([begin, end])
+    return [(a, b) for a, b in joined]
+
+
 def render(text: str, window: Span, spans: Sequence[Span], before: str, after: str) -> str:
     """The window of ``text`` on one line, "…" at cut ends, with every span inside wrapped in markers."""
     start, end = window
     pieces, cursor = [], start
-    for begin, finish in spans:
+    for begin, finish in _joined_across_spaces(text, spans):
         begin, finish = max(begin, start), min(finish, end)
         if begin >= finish:
             continue

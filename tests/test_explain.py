@@ -52,6 +52,7 @@ def test_span_helpers():
     assert LONG[start - 1].isspace() and (end == len(LONG) or LONG[end].isspace())
     text = "one two three four"
     assert render(text, (4, 13), [(4, 7)], "[", "]") == "…[two] three…"
+    assert render(text, (0, len(text)), [(0, 3), (4, 7), (14, 18)], "[", "]") == "[one two] three [four]"
 
 
 @pytest.fixture(params=["int8", "built"])
@@ -68,7 +69,7 @@ def test_maxsim_highlights_are_the_matched_words_of_the_original_text(explained)
     assert {hit.text[s:e] for s, e in hit.highlights} == {"moon", "tides"}
     start, end = hit.snippet_span
     assert start > 0 and end < len(hit.text) and "moon" in hit.snippet and hit.snippet.startswith("…")
-    assert "**moon**" in hit.marked_snippet() and "**tides**" in hit.marked_snippet()
+    assert "**moon**" in hit.marked_snippet() and "**tides**" in hit.marked_snippet()  # not adjacent
 
 
 def test_bm25_and_hybrid_highlights_and_none_for_pooled(explained):
