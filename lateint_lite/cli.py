@@ -375,6 +375,8 @@ def _unchanged(idx: Any, doc: dict[str, Any]) -> bool:
 def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
+    _check_output_options(args)
+
     with open_index(args.index, readonly=True) as idx, _slow_start_notice():
         hits = idx.rerank(displayable(args.query), args.ids, k=args.k)
     _print_hits(hits, args, out)
@@ -439,6 +441,8 @@ def _slow_start_notice() -> Iterator[None]:
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
+    _check_output_options(args)
+
     with open_index(args.index, readonly=True) as idx, _slow_start_notice():
         hits = idx.search(
             displayable(args.query),
@@ -453,6 +457,12 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
         )
     _print_hits(hits, args, out)
     return 0
+
+
+def _check_output_options(args: argparse.Namespace) -> None:
+    """--fields and --full-text shape JSON records: without --json/--jsonl they would be ignored."""
+    if (args.fields or args.full_text) and not (args.json or args.jsonl):
+        raise LateIntError("--fields and --full-text apply to --json or --jsonl output")
 
 
 def _print_hits(hits: list[Any], args: argparse.Namespace, out: TextIO) -> None:

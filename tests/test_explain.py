@@ -139,6 +139,8 @@ def test_cli_json_fields_full_text_jsonl_and_markers(explained, tmp_path, capsys
     assert {lines[0]["text"][s:e] for s, e in lines[0]["highlights"]} == {"moon", "tides"}
     assert main(["search", path, "moon", "--json", "--fields", "id,secret"]) == 1
     assert "unknown hit field 'secret'" in capsys.readouterr().err
+    assert main(["search", path, "moon", "--fields", "id"]) == 1
+    assert capsys.readouterr().err == "lateint: error: --fields and --full-text apply to --json or --jsonl output\n"
 
 
 @pytest.mark.model
