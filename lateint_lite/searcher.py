@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 
@@ -37,6 +38,8 @@ from .state import StateCache
 from .store import Store
 
 Ranking = list[tuple[int, float]]
+#: Finds the matched spans of documents given as doc_id -> text.
+Explainer = Callable[[dict[int, str]], dict[int, list[Span]]]
 
 
 class Searcher:
@@ -59,8 +62,8 @@ class Searcher:
         for text, vectors in zip(texts, encoded, strict=True):
             with self._store.snapshot(), self._naming_damaged_documents():
                 ranking, prepared = self._rank(text, vectors, request)
-                matches = self._matches(ranking, request, text, prepared) if request.highlight else None
-                results.append(self._hits(ranking, matches))
+                explain = partial(self._matches, request, text, prepared) if request.highlight else None
+                results.append(self._hits(ranking, explain))
         return results
 
     def search_vectors(self, query: np.ndarray, request: SearchRequest) -> list[Hit]:
@@ -68,7 +71,7 @@ class Searcher:
         with self._store.snapshot(), self._naming_damaged_documents():
             self._require_documents()
             ranking, prepared = self._maxsim(l2_normalize(query), request.k, request)
-            return self._hits(ranking, self._matches(ranking, request, None, prepared) if request.highlight else None)
+            return self._hits(ranking, partial(self._matches, request, None, prepared) if request.highlight else None)
 
     def rerank(self, text: str, ids: list[str], k: int | None) -> list[Hit]:
         """Exact MaxSim of the query against the given documents, best first."""
@@ -86,7 +89,7 @@ class Searcher:
             scores = codec.score(prepared, tokens)
             best = top_k(scores, len(scores) if k is None else k)
             ranking = list(zip(tokens.doc_ids[best].tolist(), scores[best].tolist(), strict=True))
-            return self._hits(ranking, self._maxsim_matches([d for d, _ in ranking[:EXPLAINED_HITS]], prepared))
+            return self._hits(ranking, partial(self._maxsim_matches, prepared))
 
     @contextmanager
     def _naming_damaged_documents(self) -> Iterator[None]:
@@ -147,8 +150,12 @@ class Searcher:
         match = fts5_query(text)
         return [] if match is None else self._store.bm25(match, k, conditions)
 
-    def _hits(self, ranking: Ranking, matches: dict[int, list[Span]] | None = None) -> list[Hit]:
+    def _hits(self, ranking: Ranking, explain: Explainer | None = None) -> list[Hit]:
+        """Hits of a ranking; ``explain`` finds the matched spans of the first ``EXPLAINED_HITS``
+        documents from their texts (read here once, with the rest of the hit)."""
         rows = self._store.documents_by_doc_ids([d for d, _ in ranking])
+        texts = {d: rows[d].text for d, _ in ranking[:EXPLAINED_HITS]}
+        matches = None if explain is None or not texts else explain(texts)
         hits = []
         for rank, (doc_id, score) in enumerate(ranking, start=1):
             row = rows[doc_id]
@@ -170,33 +177,30 @@ class Searcher:
     # -- explained matches ------------------------------------------------------------
 
     def _matches(
-        self, ranking: Ranking, request: SearchRequest, text: str | None, query: PreparedQuery | None
+        self, request: SearchRequest, text: str | None, query: PreparedQuery | None, texts: dict[int, str]
     ) -> dict[int, list[Span]]:
-        """Matched character spans per ranked document: MaxSim's best-matching tokens (hybrid:
-        those, else the BM25 terms), BM25's matched terms, nothing for pooled search."""
-        doc_ids = [d for d, _ in ranking[:EXPLAINED_HITS]]
-        if request.mode == "pooled" or not doc_ids:
+        """Matched character spans per document (``texts``: doc_id -> text): MaxSim's best-matching
+        tokens (hybrid: those, else the BM25 terms), BM25's matched terms, nothing for pooled search."""
+        if request.mode == "pooled":
             return {}
-        dense = self._maxsim_matches(doc_ids, query) if query is not None and request.mode != "bm25" else {}
-        missing = [d for d in doc_ids if not dense.get(d)]
+        dense = self._maxsim_matches(query, texts) if query is not None and request.mode != "bm25" else {}
+        missing = [d for d in texts if not dense.get(d)]
         if text is not None and missing and request.mode in ("bm25", "hybrid"):
             match = fts5_query(text)
             if match is not None:
-                rows = self._store.documents_by_doc_ids(missing)
                 marked = self._store.fts_highlights(match, missing, OPEN_MARK, CLOSE_MARK)
-                dense.update({d: marked_spans(rows[d].text, m) for d, m in marked.items()})
+                dense.update({d: marked_spans(texts[d], m) for d, m in marked.items()})
         return dense
 
-    def _maxsim_matches(self, doc_ids: list[int], query: PreparedQuery) -> dict[int, list[Span]]:
-        """For each document, the spans of the tokens that some query token matched best (needs an
-        encoder that reports token spans, and unpooled tokens)."""
+    def _maxsim_matches(self, query: PreparedQuery, texts: dict[int, str]) -> dict[int, list[Span]]:
+        """For each document (``texts``: doc_id -> text), the spans of the tokens that some query
+        token matched best (needs an encoder that reports token spans, and unpooled tokens)."""
         state = self._cache.current()
         spans_of = getattr(self._encoder(), "document_token_spans", None)
-        if spans_of is None or state.config.pool_factor != 1 or not doc_ids:
+        if spans_of is None or state.config.pool_factor != 1 or not texts:
             return {}
-        rows = self._store.documents_by_doc_ids(doc_ids)
-        token_rows = list(self._store.token_payloads(doc_ids))
-        all_spans = spans_of([rows[r.doc_id].text for r in token_rows])
+        token_rows = list(self._store.token_payloads(list(texts)))
+        all_spans = spans_of([texts[r.doc_id] for r in token_rows])
         return {
             row.doc_id: maxsim_spans(state.codec.token_similarities(query, row), spans, MIN_MATCH_SIMILARITY)
             for row, spans in zip(token_rows, all_spans, strict=True)
