@@ -37,11 +37,12 @@ def maxsim_spans(similarity: np.ndarray, token_spans: Sequence[Span | None], min
     return merge_spans([s for s in chosen if s is not None and s[1] > s[0]])
 
 
-def merge_spans(spans: Sequence[Span]) -> list[Span]:
-    """Sorted spans with overlapping or touching ones joined."""
+def merge_spans(spans: Sequence[Span], text: str | None = None) -> list[Span]:
+    """Sorted spans with overlapping or touching ones joined; given the ``text``, also those with
+    only whitespace between them (so "**cry** **now**" reads "**cry now**")."""
     merged: list[list[int]] = []
     for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
+        if merged and (start <= merged[-1][1] or (text is not None and not text[merged[-1][1] : start].strip())):
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
@@ -100,22 +101,11 @@ def _word_end(text: str, position: int) -> int:
     return position
 
 
-def _joined_across_spaces(text: str, spans: Sequence[Span]) -> list[Span]:
-    """Spans with only whitespace between them joined, so "**cry** **now**" reads "**cry now**"."""
-    joined: list[list[int]] = []
-    for begin, end in sorted(spans):
-        if joined and not text[joined[-1][1] : begin].strip():
-            joined[-1][1] = max(joined[-1][1], end)
-        else:
-            joined.append([begin, end])
-    return [(a, b) for a, b in joined]
-
-
 def render(text: str, window: Span, spans: Sequence[Span], before: str, after: str) -> str:
     """The window of ``text`` on one line, "…" at cut ends, with every span inside wrapped in markers."""
     start, end = window
     pieces, cursor = [], start
-    for begin, finish in _joined_across_spaces(text, spans):
+    for begin, finish in merge_spans(spans, text):
         begin, finish = max(begin, start), min(finish, end)
         if begin >= finish:
             continue
