@@ -206,8 +206,7 @@ class OnnxEncoder:
         if self._doc_marker is not None and spans:
             spans.insert(1, None)
         if self._skip_ids.size:
-            keep = ~np.isin(ids, self._skip_ids)
-            spans = [s for s, k in zip(spans, keep, strict=True) if k] if keep.any() else spans[:1]
+            spans = [s for s, k in zip(spans, self._kept(ids), strict=True) if k]
         return spans
 
     def encode_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray]:
@@ -268,9 +267,16 @@ class OnnxEncoder:
             return ids
         return np.concatenate([ids[:1], [marker], ids[1:]]).astype(np.int64)
 
+    def _kept(self, ids: np.ndarray) -> np.ndarray:
+        """Which token positions survive the skiplist (the first one when none would): the one
+        rule for vectors and for their spans, which must line up."""
+        keep = ~np.isin(ids, self._skip_ids)
+        if not keep.any():
+            keep[:1] = True
+        return keep
+
     def _drop_skipped(self, vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        keep = ~np.isin(ids[: len(vectors)], self._skip_ids)
-        return vectors[keep] if keep.any() else vectors[:1]
+        return vectors[self._kept(ids[: len(vectors)])]
 
     def _run(
         self,
