@@ -124,13 +124,9 @@ def collect_documents(inputs: Sequence[str], patterns: Sequence[str] | None = No
     for given in inputs:
         if given != "-" and not os.path.lexists(given):
             raise InvalidInputError(f"{displayable(given)}: no such file or directory")
-        if given != "-" and os.path.isdir(given):
-            for path in walk(given, patterns or DEFAULT_PATTERNS):
-                _collect_file(path, collected)
-        elif is_jsonl(given):
-            collected.documents.extend(read_documents(given))
-        else:
-            _collect_file(given, collected)
+        paths = walk(given, patterns or DEFAULT_PATTERNS) if given != "-" and os.path.isdir(given) else [given]
+        for path in paths:
+            _collect_file(path, collected)
     return collected
 
 
