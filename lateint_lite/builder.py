@@ -29,7 +29,8 @@ from .codecs import ResidualCodec, train_residual_codec
 from .config import BuildOptions, BuildRecord
 from .errors import EmptyIndexError
 from .origins import VectorSource
-from .store import Store
+from .passages import DocumentTokens, lengths_blob
+from .store import Store, TokenRow
 
 #: Training points per centroid (PLAID samples ~76; 16 measured no worse on SciFact).
 SAMPLE_PER_CENTROID = 16
@@ -82,12 +83,14 @@ def _split_sample(
     return sample, heldout or sample
 
 
-def _read_sample(source: VectorSource, doc_ids: list[int], dim: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """(vectors of ``doc_ids`` as one matrix, doc_id -> that document's rows, as views)."""
+def _read_sample(source: VectorSource, doc_ids: list[int], dim: int) -> tuple[np.ndarray, dict[int, DocumentTokens]]:
+    """(vectors of ``doc_ids`` as one matrix, doc_id -> that document, its vectors as views)."""
     parts = source.vectors(doc_ids)
-    matrix = np.concatenate(parts) if parts else np.empty((0, dim), np.float32)
-    bounds = np.cumsum([0] + [len(p) for p in parts])
-    return matrix, {d: matrix[bounds[i] : bounds[i + 1]] for i, d in enumerate(doc_ids[: len(parts)])}
+    matrix = np.concatenate([p.vectors for p in parts]) if parts else np.empty((0, dim), np.float32)
+    bounds = np.cumsum([0] + [len(p.vectors) for p in parts])
+    return matrix, {
+        d: parts[i].with_vectors(matrix[bounds[i] : bounds[i + 1]]) for i, d in enumerate(doc_ids[: len(parts)])
+    }
 
 
 def build_codec(
@@ -160,7 +163,7 @@ def _reencode_all(
     store: Store,
     source: VectorSource,
     codec: ResidualCodec,
-    cached: dict[int, np.ndarray],
+    cached: dict[int, DocumentTokens],
     progress: Callable[[int], None] | None,
 ) -> int:
     """Encode every document with ``codec`` chunk by chunk (vectors from ``source``, or from
@@ -171,9 +174,12 @@ def _reencode_all(
     for chunk in store.doc_id_chunks(REENCODE_CHUNK_DOCS):
         wanted = [d for d in chunk if d not in cached]
         fresh = dict(zip(wanted, source.vectors(wanted), strict=True))
-        vectors = [cached[d] if d in cached else fresh[d] for d in chunk]
-        encoded = codec.encode(vectors)
-        store.update_token_rows([(d, e.n_tokens, e.codes, e.payload) for d, e in zip(chunk, encoded, strict=True)])
+        docs = [cached[d] if d in cached else fresh[d] for d in chunk]
+        encoded = codec.encode([doc.vectors for doc in docs])
+        store.update_token_rows(
+            TokenRow(d, e.n_tokens, e.codes, e.payload, lengths_blob(doc.lengths))
+            for d, e, doc in zip(chunk, encoded, docs, strict=True)
+        )
         cells.extend((d, e.cells) for d, e in zip(chunk, encoded, strict=True) if e.cells is not None)
         n_stored += sum(e.n_tokens for e in encoded)
         if progress is not None:

@@ -341,10 +341,10 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
             raise LateIntError(f"no documents found in {' '.join(args.inputs)}{detail}")
         replace = args.command == "upsert" or args.skip_unchanged
         write = idx.upsert if replace else idx.add
-        split_before = idx.info().split_documents or 0
+        split_before = idx.info().split_documents
         written = write(docs, progress=_progress_wanted(args), batch_size=args.batch_size) if docs else []
         verb = "upserted" if replace else "added"
-        split = (idx.info().split_documents or 0) - split_before
+        split = idx.info().split_documents - split_before
         notes = [
             n
             for n in (

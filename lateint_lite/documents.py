@@ -25,9 +25,10 @@ class Hit:
 
     ``highlights`` are (start, end) character spans of ``text`` that the query matched
     (MaxSim: the document tokens some query token matched best; BM25: the matched terms);
-    ``snippet_span`` is the window of ``text`` where they are densest. Both are empty for
-    pooled search, when ``highlight=False``, and beyond the first ``explain.EXPLAINED_HITS`` (20)
-    hits of a search.
+    ``snippet_span`` is the window of ``text`` where they are densest. A document longer than
+    the model's document length is scored by its best passage (MaxSim); ``passage`` says which
+    (0-based), and the highlights and snippet come from it. All three are empty for pooled search,
+    when ``highlight=False``, and beyond the first ``explain.EXPLAINED_HITS`` (20) hits of a search.
     """
 
     id: str
@@ -37,6 +38,7 @@ class Hit:
     meta: dict[str, Any] = field(default_factory=dict)
     highlights: tuple[tuple[int, int], ...] = ()
     snippet_span: tuple[int, int] | None = None
+    passage: int | None = None
 
     @property
     def snippet(self) -> str:
@@ -59,6 +61,7 @@ class Hit:
             "meta": self.meta,
             "snippet": self.snippet,
             "highlights": [list(span) for span in self.highlights],
+            "passage": self.passage,
         }
 
 

@@ -51,7 +51,12 @@ def resolve_skiplist(value: str | Sequence[str] | None) -> tuple[str, ...] | Non
 
 @runtime_checkable
 class Encoder(Protocol):
-    """Anything that turns texts into L2-normalized float32 token matrices."""
+    """Anything that turns texts into L2-normalized float32 token matrices.
+
+    Optional: ``encode_document_passages(texts)`` (each document's passages' matrices, so long
+    documents are scored by their best passage) and ``document_token_spans(texts)`` (character
+    spans of the document tokens, to highlight matches).
+    """
 
     @property
     def name(self) -> str: ...
@@ -69,6 +74,15 @@ class Encoder(Protocol):
     ) -> list[np.ndarray]: ...
 
     def encode_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray]: ...
+
+
+def encode_passages(encoder: Encoder, texts: Sequence[str]) -> list[list[np.ndarray]]:
+    """Each document's passages' token matrices: from ``encode_document_passages`` where the
+    encoder has it (long documents split into windows), else one passage per document."""
+    split = getattr(encoder, "encode_document_passages", None)
+    if split is None:
+        return [[matrix] for matrix in encoder.encode_documents(list(texts))]
+    return [list(parts) for parts in split(list(texts))]
 
 
 def l2_normalize(matrix: np.ndarray) -> np.ndarray:
@@ -154,9 +168,17 @@ class OnnxEncoder:
     def encode_documents(
         self, texts: Sequence[str], *, batch_size: int = 16, progress: ProgressCallback | None = None
     ) -> list[np.ndarray]:
-        """Token matrices for documents, in input order. A document longer than the model's
-        document length is encoded passage by passage (overlapping windows, each with its own
-        special tokens and marker); its matrix is the passages' tokens, in order."""
+        """Token matrices for documents, in input order: the tokens of every passage of
+        :meth:`encode_document_passages`, in order."""
+        passages = self.encode_document_passages(texts, batch_size=batch_size, progress=progress)
+        return [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in passages]
+
+    def encode_document_passages(
+        self, texts: Sequence[str], *, batch_size: int = 16, progress: ProgressCallback | None = None
+    ) -> list[list[np.ndarray]]:
+        """Each document's passages' token matrices, in input order. A document longer than the
+        model's document length is split into overlapping windows (``document.overlap`` tokens
+        repeated), each encoded with its own special tokens and marker; a shorter one is one passage."""
         windows = self._passages(texts)
         ids = [self._with_marker(np.array(w.ids, dtype=np.int64), self._doc_marker) for _, w in windows]
         attend = [np.ones(len(i), dtype=np.int64) for i in ids]
@@ -168,7 +190,7 @@ class OnnxEncoder:
             per_doc[owner].append(matrix)
         if progress is not None:
             progress(len(texts))
-        return [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in per_doc]
+        return per_doc
 
     def _passages(self, texts: Sequence[str]) -> list[tuple[int, Any]]:
         """(document index, tokenizer encoding) of every passage window, documents in order."""

@@ -10,8 +10,11 @@ the window of the text where the matches are densest.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
+
+from .passages import best_passage
 
 Span = tuple[int, int]
 #: Hits explained per search, best first (each costs ~1-3 ms: tokenizing the text, token similarities);
@@ -23,6 +26,24 @@ SNIPPET_CHARS = 240
 MIN_MATCH_SIMILARITY = 0.5
 #: Markers FTS5's highlight() wraps around matched terms (control characters no text should hold).
 OPEN_MARK, CLOSE_MARK = "\x02", "\x03"
+
+
+class Match(NamedTuple):
+    """What a hit matched: character spans of its text, and (MaxSim) which passage scored best."""
+
+    spans: list[Span]
+    passage: int | None = None
+
+
+def passage_match(
+    similarity: np.ndarray, lengths: np.ndarray, token_spans: Sequence[Span | None], min_similarity: float
+) -> Match:
+    """The best passage of a document (by MaxSim over its (nq, n) token similarities) and the spans
+    of its tokens that some query token matched best (see :func:`maxsim_spans`)."""
+    passage, first, end = best_passage(similarity, lengths)
+    if len(token_spans) != similarity.shape[1]:
+        return Match([], passage)
+    return Match(maxsim_spans(similarity[:, first:end], token_spans[first:end], min_similarity), passage)
 
 
 def maxsim_spans(similarity: np.ndarray, token_spans: Sequence[Span | None], min_similarity: float) -> list[Span]:

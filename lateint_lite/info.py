@@ -8,9 +8,7 @@ from typing import Any
 
 from .config import INT8, IndexConfig
 from .encoder import PUNCTUATION
-from .errors import LateIntError
 from .maintenance import staleness
-from .manifest import load_manifest
 from .schema import SCHEMA_VERSION
 from .store import ORIGIN_VECTORS, Store
 
@@ -35,7 +33,7 @@ class IndexInfo:
     centroid_cosine: float | None  # mean token-to-centroid cosine at the last build (how much codes alone explain)
     lossy_generations: int  # rebuilds since the last lossless one that re-encoded stored codes
     vector_documents: int  # documents added as precomputed vectors (no text to re-encode)
-    split_documents: int | None  # documents longer than one passage of the model (None: model unknown)
+    split_documents: int  # documents stored as several passages (longer than the model's document length)
     optimize_recommended: bool
     optimize_reason: str | None
     bytes_per_token: float | None
@@ -80,7 +78,7 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         centroid_cosine=None if config.build is None else config.build.centroid_cosine,
         lossy_generations=config.lossy_generations,
         vector_documents=store.origin_counts().get(ORIGIN_VECTORS, 0),
-        split_documents=_split_documents(store, config),
+        split_documents=store.count_split_documents(),
         optimize_recommended=reason is not None,
         optimize_reason=reason,
         bytes_per_token=round(stored / n_tokens, 2) if n_tokens else None,
@@ -115,12 +113,3 @@ def _iso(timestamp: str | None) -> str | None:
         return None
 
 
-def _split_documents(store: Store, config: IndexConfig) -> int | None:
-    """Documents with more tokens than one passage of the index's model holds (so split into passages)."""
-    if config.model.is_custom:
-        return None
-    try:
-        passage = load_manifest(config.model.source).document.max_length
-    except LateIntError:  # the model folder moved: the count is not worth failing info() for
-        return None
-    return store.count_documents_over(passage)

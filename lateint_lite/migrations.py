@@ -92,7 +92,13 @@ def _v2_to_v3(store: Store) -> None:
     store.migrate_v2_to_v3()  # origins stay unknown (NULL); a rebuild finds them out
 
 
-MIGRATIONS: dict[int, Callable[[Store], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(store: Store) -> None:
+    # every document reads as one passage, as schema 3 scored it (MaxSim over all its tokens);
+    # a rebuild from text stores the passages of long documents
+    store.migrate_v3_to_v4()
+
+
+MIGRATIONS: dict[int, Callable[[Store], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(store: Store) -> list[int]:

@@ -17,7 +17,8 @@ of a quantization.
     otherwise it is treated as precomputed vectors. What is learned is recorded.
 
 Every source yields unit vectors rounded through int8 and pooled to the index's
-pooling, so the same options rebuild the same index.
+pooling, with the document's passages (stored lengths, or the text split again),
+so the same options rebuild the same index.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from .codecs import TokenCodec, canonical
-from .encoder import Encoder, l2_normalize
+from .encoder import Encoder, encode_passages, l2_normalize
 from .errors import RebuildSourceError
+from .passages import DocumentTokens, read_lengths
 from .pooling import pool_vectors
 from .requests import check_vectors
 from .store import ORIGIN_TEXT, ORIGIN_VECTORS, SourceRow, Store, TokenRow
@@ -40,18 +40,20 @@ SuppliedVectors = Mapping[str, Any] | Callable[[list[str]], Sequence[Any]]
 TEXT_MATCH_COSINE = 0.9
 
 
-def encode_texts(encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int) -> list[np.ndarray]:
-    """The encoder's vectors for ``texts``, checked, normalized and rounded to the canonical form."""
-    encoded = encoder.encode_documents(list(texts)) if texts else []
+def encode_texts(encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int) -> list[DocumentTokens]:
+    """The encoder's passages for ``texts``, checked, normalized and rounded to the canonical form."""
+    encoded = encode_passages(encoder, texts) if texts else []
     return [
-        canonical(l2_normalize(check_vectors(v, dim, f"encoder output for {i!r}")))
-        for v, i in zip(encoded, ids, strict=True)
+        DocumentTokens.joined(
+            [canonical(l2_normalize(check_vectors(v, dim, f"encoder output for {i!r}"))) for v in parts]
+        )
+        for parts, i in zip(encoded, ids, strict=True)
     ]
 
 
-def canonical_supplied(vectors: Any, dim: int, doc_id: str) -> np.ndarray:
-    """Caller-supplied vectors of one document, checked, normalized and rounded."""
-    return canonical(l2_normalize(check_vectors(vectors, dim, f"vectors of {doc_id!r}")))
+def canonical_supplied(vectors: Any, dim: int, doc_id: str) -> DocumentTokens:
+    """Caller-supplied vectors of one document (one passage), checked, normalized and rounded."""
+    return DocumentTokens.whole(canonical(l2_normalize(check_vectors(vectors, dim, f"vectors of {doc_id!r}"))))
 
 
 class VectorSource:
@@ -90,12 +92,12 @@ class VectorSource:
         if n_vectors:
             raise self._refusal(n_vectors, None)
 
-    def vectors(self, doc_ids: Sequence[int]) -> list[np.ndarray]:
-        """Pooled canonical vectors of ``doc_ids``, in that order."""
+    def vectors(self, doc_ids: Sequence[int]) -> list[DocumentTokens]:
+        """Pooled canonical vectors of ``doc_ids``, with their passages, in that order."""
         rows = self._store.source_rows(doc_ids)
         if self._from_stored:
-            return pool_vectors([self._current.decode(_token_row(r)) for r in rows], self._stored_pool)
-        out: list[np.ndarray | None] = [None] * len(rows)
+            return pool_vectors([self._stored(r) for r in rows], self._stored_pool)
+        out: list[DocumentTokens | None] = [None] * len(rows)
         readable = [i for i, r in enumerate(rows) if r.origin in (ORIGIN_TEXT, None)]
         texts = [rows[i].text for i in readable]
         ids = [rows[i].ext_id for i in readable]
@@ -108,7 +110,14 @@ class VectorSource:
             out[i] = vectors
         return [v for v in out if v is not None]
 
-    def _is_text(self, row: SourceRow, fresh: np.ndarray) -> bool:
+    def _stored(self, row: SourceRow) -> DocumentTokens:
+        """A document's stored tokens decoded, with its stored passages."""
+        token_row = _token_row(row)
+        return DocumentTokens(
+            self._current.decode(token_row), read_lengths(row.passages, int(row.n_tokens), int(row.doc_id))
+        )
+
+    def _is_text(self, row: SourceRow, fresh: DocumentTokens) -> bool:
         """Whether ``fresh`` (the text re-encoded) is this document's source; learns unknown origins."""
         if row.origin is not None:
             return row.origin == ORIGIN_TEXT
@@ -116,15 +125,15 @@ class VectorSource:
         self.learned[row.doc_id] = ORIGIN_TEXT if matches else ORIGIN_VECTORS
         return matches
 
-    def _matches_stored(self, row: SourceRow, fresh: np.ndarray) -> bool:
-        if len(fresh) != row.n_tokens:
+    def _matches_stored(self, row: SourceRow, fresh: DocumentTokens) -> bool:
+        if len(fresh.vectors) != row.n_tokens:
             return False
         stored = self._current.decode(_token_row(row))
-        encoded = self._current.encode([fresh])[0]
+        encoded = self._current.encode([fresh.vectors])[0]
         again = self._current.decode(TokenRow(row.doc_id, encoded.n_tokens, encoded.codes, encoded.payload))
         return float((stored * again).sum(axis=1).mean()) >= TEXT_MATCH_COSINE
 
-    def _without_text(self, rows: list[SourceRow]) -> list[np.ndarray]:
+    def _without_text(self, rows: list[SourceRow]) -> list[DocumentTokens]:
         """Vectors of documents that have no text to re-encode: supplied, or (lossy) decoded."""
         if not rows:
             return []
@@ -132,10 +141,10 @@ class VectorSource:
             return pool_vectors(self._lookup([r.ext_id for r in rows]), self._target_pool)
         if self._lossy:
             self.used_stored_codes = True
-            return pool_vectors([self._current.decode(_token_row(r)) for r in rows], self._stored_pool)
+            return pool_vectors([self._stored(r) for r in rows], self._stored_pool)
         raise self._refusal(len(rows), rows[0].ext_id)
 
-    def _lookup(self, ext_ids: list[str]) -> list[np.ndarray]:
+    def _lookup(self, ext_ids: list[str]) -> list[DocumentTokens]:
         supplied = self._supplied
         dim = self._current.dim
         if callable(supplied):
@@ -165,7 +174,7 @@ class VectorSource:
 
 
 def _token_row(row: SourceRow) -> TokenRow:
-    return TokenRow(row.doc_id, row.n_tokens, row.codes, row.payload)
+    return TokenRow(row.doc_id, row.n_tokens, row.codes, row.payload, row.passages)
 
 
 __all__ = ["TEXT_MATCH_COSINE", "SuppliedVectors", "VectorSource", "canonical_supplied", "encode_texts"]

@@ -1,17 +1,27 @@
-"""Token pooling of whole documents: keep about 1/factor of each document's token vectors
-(cluster means, see ``kernels.pooling``), applied at build time and to every later add."""
+"""Token pooling: keep about 1/factor of each passage's token vectors (cluster means, see
+``kernels.pooling``), applied at build time and to every later add. Passages are pooled one by
+one, so a pooled document keeps its passages."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .kernels import pool_documents
+from .passages import DocumentTokens
 
 
-def pool_vectors(vectors: list[np.ndarray], factor: int) -> list[np.ndarray]:
-    """Token pooling of each document's vectors (factor 1 returns them unchanged)."""
-    if factor <= 1 or not vectors:
-        return vectors
-    offsets = np.cumsum([0] + [len(v) for v in vectors]).astype(np.int64)
-    pooled, new_offsets = pool_documents(np.concatenate(vectors), offsets, factor)
-    return [pooled[new_offsets[i] : new_offsets[i + 1]] for i in range(len(vectors))]
+def pool_vectors(docs: list[DocumentTokens], factor: int) -> list[DocumentTokens]:
+    """Token pooling of each document's passages (factor 1 returns them unchanged)."""
+    if factor <= 1 or not docs:
+        return docs
+    lengths = np.concatenate([d.lengths for d in docs])
+    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    pooled, new_offsets = pool_documents(np.concatenate([d.vectors for d in docs]), offsets, factor)
+    new_lengths = np.diff(new_offsets)
+    out, first = [], 0
+    for doc in docs:
+        last = first + doc.n_passages
+        out.append(doc.with_vectors(pooled[new_offsets[first] : new_offsets[last]], new_lengths[first:last]))
+        first = last
+    return out

@@ -11,8 +11,9 @@ from .explain import CLOSE_MARK, OPEN_MARK
 
 #: Fields a record may carry. "snippet": the best-matching window on one line; "marked_snippet": the
 #: same with every match wrapped in U+0002 ... U+0003; "highlights": [start, end] spans of "text";
+#: "passage": which passage of the document MaxSim matched best (0-based; null when not explained);
 #: "text": the whole document (an opt-in).
-HIT_FIELDS = ("rank", "id", "score", "meta", "snippet", "marked_snippet", "highlights", "text")
+HIT_FIELDS = ("rank", "id", "score", "meta", "snippet", "marked_snippet", "highlights", "passage", "text")
 DEFAULT_FIELDS = ("rank", "id", "score", "meta", "snippet")
 
 
@@ -37,6 +38,7 @@ def hit_record(hit: Hit, fields: tuple[str, ...]) -> dict[str, Any]:
         "snippet": lambda: hit.snippet,
         "marked_snippet": lambda: hit.marked_snippet(OPEN_MARK, CLOSE_MARK),
         "highlights": lambda: [list(span) for span in hit.highlights],
+        "passage": lambda: hit.passage,
         "text": lambda: hit.text,
     }
     return {name: values[name]() for name in fields}

@@ -10,6 +10,7 @@ Versions:
 1. tables, with the configuration spread over ``meta`` keys (0.1.0)
 2. the configuration in one validated JSON row, ``meta['config']``
 3. ``documents.origin``: whether a document's vectors came from its text or were passed in
+4. ``doc_tokens.passages``: the token counts of a long document's passages (best-passage scoring)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .errors import IndexVersionError, NotAnIndexError
 #: "LIlt" as a big-endian 32-bit integer; written once at creation.
 APPLICATION_ID = 0x4C496C74
 #: Current schema version; bump together with a step in migrations.MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The oldest schema version this library can migrate from.
 OLDEST_SUPPORTED = 1
 

@@ -24,22 +24,23 @@ from .explain import (
     EXPLAINED_HITS,
     MIN_MATCH_SIMILARITY,
     OPEN_MARK,
-    Span,
+    Match,
     marked_spans,
-    maxsim_spans,
+    passage_match,
     snippet_window,
 )
 from .filters import Clause
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
 from .lexical import fts5_query
+from .passages import read_lengths
 from .requests import SearchRequest
 from .search import exhaustive_search, plaid_search, top_k
 from .state import StateCache
 from .store import Store
 
 Ranking = list[tuple[int, float]]
-#: Finds the matched spans of documents given as doc_id -> text.
-Explainer = Callable[[dict[int, str]], dict[int, list[Span]]]
+#: Finds what documents given as doc_id -> text matched.
+Explainer = Callable[[dict[int, str]], dict[int, Match]]
 
 
 class Searcher:
@@ -159,7 +160,8 @@ class Searcher:
         hits = []
         for rank, (doc_id, score) in enumerate(ranking, start=1):
             row = rows[doc_id]
-            spans = tuple(matches.get(doc_id, ())) if matches is not None else ()
+            match = matches.get(doc_id, Match([])) if matches is not None else Match([])
+            spans = tuple(match.spans)
             window = snippet_window(row.text, spans) if matches is not None else None
             hits.append(
                 Hit(
@@ -170,6 +172,7 @@ class Searcher:
                     meta=json.loads(row.meta_json),
                     highlights=spans,
                     snippet_span=window,
+                    passage=match.passage,
                 )
             )
         return hits
@@ -178,33 +181,41 @@ class Searcher:
 
     def _matches(
         self, request: SearchRequest, text: str | None, query: PreparedQuery | None, texts: dict[int, str]
-    ) -> dict[int, list[Span]]:
-        """Matched character spans per document (``texts``: doc_id -> text): MaxSim's best-matching
-        tokens (hybrid: those, else the BM25 terms), BM25's matched terms, nothing for pooled search."""
+    ) -> dict[int, Match]:
+        """What each document (``texts``: doc_id -> text) matched: MaxSim's best passage and its
+        best-matching tokens (hybrid: those, else the BM25 terms), BM25's matched terms, nothing
+        for pooled search."""
         if request.mode == "pooled":
             return {}
         dense = self._maxsim_matches(query, texts) if query is not None and request.mode != "bm25" else {}
-        missing = [d for d in texts if not dense.get(d)]
+        missing = [d for d in texts if d not in dense or not dense[d].spans]
         if text is not None and missing and request.mode in ("bm25", "hybrid"):
-            match = fts5_query(text)
-            if match is not None:
-                marked = self._store.fts_highlights(match, missing, OPEN_MARK, CLOSE_MARK)
-                dense.update({d: marked_spans(texts[d], m) for d, m in marked.items()})
+            fts_query = fts5_query(text)
+            if fts_query is not None:
+                marked = self._store.fts_highlights(fts_query, missing, OPEN_MARK, CLOSE_MARK)
+                for d, m in marked.items():
+                    dense[d] = Match(marked_spans(texts[d], m), dense[d].passage if d in dense else None)
         return dense
 
-    def _maxsim_matches(self, query: PreparedQuery, texts: dict[int, str]) -> dict[int, list[Span]]:
-        """For each document (``texts``: doc_id -> text), the spans of the tokens that some query
-        token matched best (needs an encoder that reports token spans, and unpooled tokens)."""
+    def _maxsim_matches(self, query: PreparedQuery, texts: dict[int, str]) -> dict[int, Match]:
+        """For each document (``texts``: doc_id -> text), its best passage and the spans of that
+        passage's tokens that some query token matched best (spans need an encoder that reports
+        token spans, and unpooled tokens)."""
         state = self._cache.current()
-        spans_of = getattr(self._encoder(), "document_token_spans", None)
-        if spans_of is None or state.config.pool_factor != 1 or not texts:
+        if not texts:
             return {}
+        spans_of = getattr(self._encoder(), "document_token_spans", None)
+        if state.config.pool_factor != 1:
+            spans_of = None
         token_rows = list(self._store.token_payloads(list(texts)))
-        all_spans = spans_of([texts[r.doc_id] for r in token_rows])
-        return {
-            row.doc_id: maxsim_spans(state.codec.token_similarities(query, row), spans, MIN_MATCH_SIMILARITY)
-            for row, spans in zip(token_rows, all_spans, strict=True)
-        }
+        all_spans = spans_of([texts[r.doc_id] for r in token_rows]) if spans_of is not None else None
+        matches = {}
+        for n, row in enumerate(token_rows):
+            lengths = read_lengths(row.passages, int(row.n_tokens), int(row.doc_id))
+            similarity = state.codec.token_similarities(query, row)
+            spans = all_spans[n] if all_spans is not None else []
+            matches[row.doc_id] = passage_match(similarity, lengths, spans, MIN_MATCH_SIMILARITY)
+        return matches
 
     def _require_documents(self) -> None:
         if not self._store.has_documents():

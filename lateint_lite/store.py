@@ -55,6 +55,8 @@ PARAM_CHUNK = 900
 #: Every table of the current schema (virtual tables included).
 TABLES = ("meta", "documents", "doc_tokens", "codec_arrays", "ivf", "doc_vectors", "centroids", "documents_fts")
 
+#: A document's stored tokens, as read into a TokenRow.
+_TOKEN_COLUMNS = "d.doc_id, d.n_tokens, CAST(t.codes AS BLOB), CAST(t.payload AS BLOB), CAST(t.passages AS BLOB)"
 #: FROM/WHERE of the documents that have no row in doc_tokens (damage: every document has one).
 _DOCUMENTS_WITHOUT_TOKENS = "FROM documents d WHERE NOT EXISTS (SELECT 1 FROM doc_tokens t WHERE t.doc_id = d.doc_id)"
 
@@ -75,9 +77,10 @@ CREATE TABLE documents(
 );
 
 CREATE TABLE doc_tokens(
-    doc_id  INTEGER PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
-    codes   BLOB,
-    payload BLOB NOT NULL
+    doc_id   INTEGER PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
+    passages BLOB,
+    codes    BLOB,
+    payload  BLOB NOT NULL
 );
 
 CREATE TABLE codec_arrays(
@@ -132,6 +135,7 @@ class TokenRow(NamedTuple):
     n_tokens: int
     codes: bytes | None
     payload: bytes
+    passages: bytes | None = None  # uint32 token count per passage; None: one passage
 
 
 class CodesRow(NamedTuple):
@@ -152,6 +156,7 @@ class NewDocument:
     n_tokens: int
     codes: bytes | None
     payload: bytes
+    passages: bytes | None
     pooled: bytes
     origin: int  # ORIGIN_TEXT or ORIGIN_VECTORS
 
@@ -172,6 +177,7 @@ class SourceRow(NamedTuple):
     n_tokens: int
     codes: bytes | None
     payload: bytes
+    passages: bytes | None
 
 
 def sqlite_vec_version() -> str:
@@ -420,6 +426,11 @@ class Store:
         self._conn.execute("ALTER TABLE documents ADD COLUMN origin INTEGER CHECK (origin IN (0, 1))")
         self._set_user_version(3)
 
+    def migrate_v3_to_v4(self) -> None:
+        """Schema 4: ``doc_tokens.passages`` (passage token counts; NULL: one passage). Inside :meth:`write`."""
+        self._conn.execute("ALTER TABLE doc_tokens ADD COLUMN passages BLOB")
+        self._set_user_version(4)
+
     def mark_current(self) -> None:
         """Record that the file was brought to the current schema (after a migration)."""
         self.state = FileState.CURRENT
@@ -471,7 +482,8 @@ class Store:
             )
             doc_id = self._conn.last_insert_rowid()
             self._conn.execute(
-                "INSERT INTO doc_tokens(doc_id, codes, payload) VALUES (?, ?, ?)", (doc_id, doc.codes, doc.payload)
+                "INSERT INTO doc_tokens(doc_id, codes, payload, passages) VALUES (?, ?, ?, ?)",
+                (doc_id, doc.codes, doc.payload, doc.passages),
             )
             self._conn.execute(
                 "INSERT INTO doc_vectors(rowid, embedding) VALUES (?, vec_int8(?))", (doc_id, doc.pooled)
@@ -536,15 +548,14 @@ class Store:
         row = self._one("SELECT count(*), coalesce(sum(n_tokens), 0) FROM documents")
         return int(row[0]), int(row[1])
 
-    def count_documents_over(self, n_tokens: int) -> int:
-        """How many documents store more than ``n_tokens`` tokens."""
-        return int(self._one("SELECT count(*) FROM documents WHERE n_tokens > ?", (int(n_tokens),))[0])
+    def count_split_documents(self) -> int:
+        """How many documents are stored as more than one passage."""
+        return int(self._one("SELECT count(*) FROM doc_tokens WHERE passages IS NOT NULL")[0])
 
     def iter_token_payloads(self) -> Iterator[TokenRow]:
         """Stored tokens of every document, by doc_id."""
         for row in self._conn.execute(
-            "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB), CAST(t.payload AS BLOB) FROM documents d "
-            "JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
+            f"SELECT {_TOKEN_COLUMNS} FROM documents d JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
         ):
             yield TokenRow(*row)
 
@@ -553,8 +564,8 @@ class Store:
         for chunk in _chunks([int(i) for i in doc_ids]):
             marks = ",".join("?" * len(chunk))
             for row in self._conn.execute(
-                "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB), CAST(t.payload AS BLOB) FROM documents d "
-                f"JOIN doc_tokens t ON t.doc_id = d.doc_id WHERE d.doc_id IN ({marks})",
+                f"SELECT {_TOKEN_COLUMNS} FROM documents d JOIN doc_tokens t ON t.doc_id = d.doc_id "
+                f"WHERE d.doc_id IN ({marks})",
                 chunk,
             ):
                 yield TokenRow(*row)
@@ -566,8 +577,8 @@ class Store:
             marks = ",".join("?" * len(chunk))
             for row in self._conn.execute(
                 "SELECT d.doc_id, d.ext_id, d.text, d.origin, d.n_tokens, CAST(t.codes AS BLOB), "
-                f"CAST(t.payload AS BLOB) FROM documents d JOIN doc_tokens t ON t.doc_id = d.doc_id "
-                f"WHERE d.doc_id IN ({marks})",
+                "CAST(t.payload AS BLOB), CAST(t.passages AS BLOB) FROM documents d "
+                f"JOIN doc_tokens t ON t.doc_id = d.doc_id WHERE d.doc_id IN ({marks})",
                 chunk,
             ):
                 found[row[0]] = SourceRow(*row)
@@ -673,12 +684,15 @@ class Store:
             yield chunk
             last = chunk[-1]
 
-    def update_token_rows(self, rows: Iterable[tuple[int, int, bytes | None, bytes]]) -> None:
-        """Rewrite (doc_id, n_tokens, codes, payload); inside :meth:`write`."""
+    def update_token_rows(self, rows: Iterable[TokenRow]) -> None:
+        """Rewrite documents' stored tokens (count, codes, payload, passages); inside :meth:`write`."""
         rows = list(rows)
-        self._conn.executemany("UPDATE documents SET n_tokens = ? WHERE doc_id = ?", [(n, d) for d, n, _, _ in rows])
         self._conn.executemany(
-            "UPDATE doc_tokens SET codes = ?, payload = ? WHERE doc_id = ?", [(c, p, d) for d, _, c, p in rows]
+            "UPDATE documents SET n_tokens = ? WHERE doc_id = ?", [(r.n_tokens, r.doc_id) for r in rows]
+        )
+        self._conn.executemany(
+            "UPDATE doc_tokens SET codes = ?, payload = ?, passages = ? WHERE doc_id = ?",
+            [(r.codes, r.payload, r.passages, r.doc_id) for r in rows],
         )
 
     def iter_codes(self) -> Iterator[CodesRow]:

@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from . import ivf
 from .codecs import TokenCodec, quantize_unit_int8
 from .encoder import Encoder
 from .errors import DocumentNotFoundError, DuplicateIdError
 from .origins import canonical_supplied, encode_texts
+from .passages import DocumentTokens, lengths_blob
 from .pooling import pool_vectors
 from .progress import ProgressArg, progress_bar
 from .requests import DocumentInput, normalize_ids, positive_int, prepare_documents
@@ -77,10 +76,11 @@ class Writer:
             self._store.set_meta({"updated_at": str(time.time())})
         return removed
 
-    def _vectors_for(self, chunk: Sequence[DocumentInput], encoder: Encoder | None) -> list[np.ndarray]:
-        """Canonical vectors (unit, rounded through int8) of a chunk: encoded, or as supplied."""
+    def _vectors_for(self, chunk: Sequence[DocumentInput], encoder: Encoder | None) -> list[DocumentTokens]:
+        """Canonical vectors (unit, rounded through int8) of a chunk with their passages: encoded,
+        or as supplied (one passage)."""
         pending = [i for i, item in enumerate(chunk) if item.vectors is None]
-        out: list[np.ndarray] = [np.empty(0)] * len(chunk)
+        out: list[DocumentTokens | None] = [None] * len(chunk)
         if encoder is not None and pending:
             texts, ids = [chunk[i].text for i in pending], [chunk[i].id for i in pending]
             for i, vectors in zip(pending, encode_texts(encoder, texts, ids, self._dim), strict=True):
@@ -88,12 +88,12 @@ class Writer:
         for i, item in enumerate(chunk):
             if item.vectors is not None:
                 out[i] = canonical_supplied(item.vectors, self._dim, item.id)
-        return out
+        return [doc for doc in out if doc is not None]
 
-    def _insert(self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[np.ndarray]) -> None:
+    def _insert(self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[DocumentTokens]) -> None:
         """Write one chunk, with its inverted-list entries when the codec keeps lists."""
-        vectors = pool_vectors(full, pool)
-        encoded = codec.encode(vectors)
+        pooled = pool_vectors(full, pool)
+        encoded = codec.encode([doc.vectors for doc in pooled])
         rows = [
             NewDocument(
                 ext_id=item.id,
@@ -102,10 +102,11 @@ class Writer:
                 n_tokens=stored.n_tokens,
                 codes=stored.codes,
                 payload=stored.payload,
-                pooled=quantize_unit_int8(original.mean(axis=0)),
+                passages=lengths_blob(doc.lengths),
+                pooled=quantize_unit_int8(original.vectors.mean(axis=0)),
                 origin=ORIGIN_TEXT if item.vectors is None else ORIGIN_VECTORS,
             )
-            for item, original, stored in zip(chunk, full, encoded, strict=True)
+            for item, original, doc, stored in zip(chunk, full, pooled, encoded, strict=True)
         ]
         doc_ids = self._store.insert_documents(rows)
         cells = [(d, e.cells) for d, e in zip(doc_ids, encoded, strict=True) if e.cells is not None]

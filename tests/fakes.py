@@ -70,3 +70,35 @@ class FailingEncoder(HashEncoder):
         if self.calls == self.fail_on_call:
             raise RuntimeError("encoder exploded")
         return super().encode_documents(texts, batch_size=batch_size, progress=progress)
+
+
+class PassageHashEncoder(HashEncoder):
+    """A HashEncoder that splits a document into windows of ``window`` words (``overlap`` repeated),
+    as the ONNX encoder splits long documents into passages."""
+
+    def __init__(self, window: int = 4, overlap: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.window = window
+        self.overlap = overlap
+
+    def _windows(self, n: int) -> list[tuple[int, int]]:
+        step = self.window - self.overlap
+        starts = range(0, max(n - self.overlap, 1), step)
+        return [(s, min(s + self.window, n)) for s in starts]
+
+    def encode_document_passages(self, texts: Sequence[str], *, batch_size: int = 16, progress=None):
+        out = []
+        for matrix in super().encode_documents(texts):
+            out.append([matrix[a:b] for a, b in self._windows(len(matrix))])
+        if progress is not None:
+            progress(len(texts))
+        return out
+
+    def encode_documents(self, texts: Sequence[str], *, batch_size: int = 16, progress=None) -> list[np.ndarray]:
+        return [np.concatenate(p) for p in self.encode_document_passages(texts, progress=progress)]
+
+    def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int] | None]]:
+        out = []
+        for spans in super().document_token_spans(texts):
+            out.append([s for a, b in self._windows(len(spans)) for s in spans[a:b]])
+        return out

@@ -103,6 +103,28 @@ def test_v2_file_migrates_and_answers_as_v2_did(tmp_path):
         assert info["schema_version"] == SCHEMA_VERSION and info["lossy_generations"] == 0
 
 
+def test_v3_file_migrates_and_answers_as_v3_did(tmp_path):
+    """Schema 4 adds passage lengths; a v3 document reads as one passage, scored as v3 scored it,
+    and a rebuild from text keeps answering the same (the sample has no long documents)."""
+    expected = json.loads((FIXTURES / "v3_expected.json").read_text())["v3_pooled"]
+    path = tmp_path / "v3.lateint"
+    shutil.copyfile(FIXTURES / "v3_pooled.lateint", path)
+    assert li.migrate(path) == [3]
+    with li.open(path, encoder=HashEncoder(dim=32)) as idx:
+        for rebuilt in (False, True):
+            for run, kwargs in RUNS.items():
+                for query in QUERIES:
+                    assert_same_ranking(idx.search(query, k=5, **kwargs), expected["results"][run][query])
+            for query in QUERIES:
+                assert_same_ranking(idx.rerank(query, idx.ids()[:12]), expected["results"]["rerank"][query])
+            info = idx.info().to_dict()
+            assert {k: info[k] for k in STABLE_INFO if k != "built_at"} == {
+                k: expected["info"][k] for k in STABLE_INFO if k != "built_at"
+            }
+            assert info["split_documents"] == 0 and idx.check().ok
+            idx.build(n_centroids=16, residual_dim=16, nbits=2, seed=0, pool_factor=2)
+
+
 def test_read_only_open_of_v1_is_refused_with_the_command_to_migrate(tmp_path):
     path = v1_copy(tmp_path, "v1_built")
     before = path.read_bytes()

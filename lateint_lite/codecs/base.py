@@ -17,6 +17,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from ..ivf import InvertedLists
+from ..passages import PassageLayout, passage_layout, read_lengths
 from ..store import CodesRow, Store, TokenRow
 
 
@@ -31,13 +32,17 @@ class EncodedDocument:
 
 
 class StoredTokens(Protocol):
-    """Validated flat token data of some documents: rows of document p are offsets[p]:offsets[p+1]."""
+    """Validated flat token data of some documents: rows of document p are offsets[p]:offsets[p+1];
+    ``passages`` splits them into passages (None: one passage per document)."""
 
     @property
     def doc_ids(self) -> np.ndarray: ...
 
     @property
     def offsets(self) -> np.ndarray: ...
+
+    @property
+    def passages(self) -> PassageLayout | None: ...
 
     @property
     def n_docs(self) -> int: ...
@@ -123,9 +128,24 @@ class TokenCodec(ABC):
     def prepare(self, query: np.ndarray) -> PreparedQuery:
         """Per-query tables for a unit-norm (nq, dim) query matrix."""
 
-    @abstractmethod
     def score(self, query: PreparedQuery, tokens: StoredTokens, positions: np.ndarray | None = None) -> np.ndarray:
-        """Exact MaxSim of ``query`` against the documents at ``positions`` of ``tokens`` (default all)."""
+        """Exact MaxSim of ``query`` against the documents at ``positions`` of ``tokens`` (default
+        all): for a document of several passages, the score of its best passage."""
+        layout = tokens.passages
+        if layout is None:
+            return self.score_spans(query, tokens, tokens.offsets, positions)
+        chosen = np.arange(tokens.n_docs, dtype=np.int64) if positions is None else np.asarray(positions, np.int64)
+        if chosen.size == 0:
+            return np.empty(0, dtype=np.float32)
+        which, runs = layout.passages_of(chosen)
+        return np.maximum.reduceat(self.score_spans(query, tokens, layout.offsets, which), runs)
+
+    @abstractmethod
+    def score_spans(
+        self, query: PreparedQuery, tokens: StoredTokens, offsets: np.ndarray, positions: np.ndarray | None
+    ) -> np.ndarray:
+        """MaxSim of ``query`` against the token runs offsets[p]:offsets[p+1] of ``tokens`` for
+        each p in ``positions`` (default all runs); ``offsets`` cover the same tokens."""
 
     def token_similarities(self, query: PreparedQuery, row: TokenRow) -> np.ndarray:
         """(nq, n) similarity of every query token with every stored token of one document (the
@@ -143,6 +163,11 @@ class TokenCodec(ABC):
     def cells(self, row: CodesRow) -> np.ndarray:
         """Centroid ids a stored document is listed under; pruning codecs only."""
         raise TypeError(f"the {self.kind} codec keeps no inverted lists")
+
+    @staticmethod
+    def passage_layout_of(rows: Sequence[TokenRow]) -> PassageLayout | None:
+        """The passages of stored documents (lengths checked against their token counts)."""
+        return passage_layout([read_lengths(r.passages, int(r.n_tokens), int(r.doc_id)) for r in rows])
 
     def all_tokens(self, store: Store) -> StoredTokens:
         """Every document's tokens (exhaustive search); call inside a snapshot."""

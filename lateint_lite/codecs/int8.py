@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import CorruptIndexError
 from ..kernels import check_offsets, maxsim_int8
+from ..passages import PassageLayout
 from ..store import Store, TokenRow
 from .base import EncodedDocument, PreparedQuery, Resident, StoredTokens, TokenCodec
 
@@ -92,6 +93,7 @@ class TokenMatrix:
     offsets: np.ndarray  # int64[n_docs + 1]
     values: np.ndarray  # int8[n_tokens, dim]
     scales: np.ndarray  # float32[n_tokens]
+    passages: PassageLayout | None = None
 
     @property
     def n_docs(self) -> int:
@@ -138,6 +140,7 @@ class Int8Codec(TokenCodec):
         return _unit_rows(values)
 
     def read_rows(self, rows: Iterable[TokenRow]) -> TokenMatrix:
+        rows = list(rows)
         doc_ids: list[int] = []
         counts: list[int] = []
         values: list[np.ndarray] = []
@@ -155,6 +158,7 @@ class Int8Codec(TokenCodec):
             offsets=offsets,
             values=np.concatenate(values) if values else np.empty((0, self._dim), np.int8),
             scales=np.concatenate(scales) if scales else np.empty(0, np.float32),
+            passages=self.passage_layout_of(rows),
         )
         matrix.validate()
         return matrix
@@ -162,10 +166,12 @@ class Int8Codec(TokenCodec):
     def prepare(self, query: np.ndarray) -> Int8Query:
         return Int8Query(np.ascontiguousarray(query, dtype=np.float32))
 
-    def score(self, query: PreparedQuery, tokens: StoredTokens, positions: np.ndarray | None = None) -> np.ndarray:
+    def score_spans(
+        self, query: PreparedQuery, tokens: StoredTokens, offsets: np.ndarray, positions: np.ndarray | None
+    ) -> np.ndarray:
         if not isinstance(tokens, TokenMatrix):
             raise TypeError("the int8 codec scores TokenMatrix rows")
-        return maxsim_int8(query.vectors, tokens.values, tokens.scales, tokens.offsets, positions)
+        return maxsim_int8(query.vectors, tokens.values, tokens.scales, offsets, positions)
 
     def load_resident(self, store: Store) -> Resident:
         return Resident(tokens=self.all_tokens(store))

@@ -30,6 +30,7 @@ from ..config import NBITS, RESIDUAL, CodecSpec
 from ..errors import CorruptIndexError
 from ..ivf import decode_rows
 from ..kernels import bucket_lut, check_offsets, decode_residuals, dot_matrix, encode_residuals, maxsim_residual
+from ..passages import PassageLayout
 from ..store import CodesRow, Store, TokenRow
 from .arrays import array_row, decode_arrays
 from .base import CodeMatrix, EncodedDocument, PreparedQuery, PruningIndex, Resident, StoredTokens, TokenCodec
@@ -46,6 +47,7 @@ class ResidualRows:
     offsets: np.ndarray  # int64[n_docs + 1]
     codes: np.ndarray  # uint16[n_tokens]
     packed: np.ndarray  # uint8[n_tokens, row_bytes]
+    passages: PassageLayout | None = None
 
     @property
     def n_docs(self) -> int:
@@ -201,6 +203,7 @@ class ResidualCodec(TokenCodec):
         return np.unique(self._codes(row.doc_id, int(row.n_tokens), row.codes)).astype(np.int64)
 
     def read_rows(self, rows: Iterable[TokenRow]) -> ResidualRows:
+        rows = list(rows)
         doc_ids: list[int] = []
         counts: list[int] = []
         code_blobs: list[bytes] = []
@@ -226,6 +229,7 @@ class ResidualCodec(TokenCodec):
             offsets=offsets,
             codes=codes,
             packed=np.frombuffer(b"".join(payloads), dtype=np.uint8).reshape(codes.size, width),
+            passages=self.passage_layout_of(rows),
         )
 
     def prepare(self, query: np.ndarray) -> QueryTables:
@@ -242,7 +246,9 @@ class ResidualCodec(TokenCodec):
             raise TypeError("the residual codec takes QueryTables")
         return query.scores_t
 
-    def score(self, query: PreparedQuery, tokens: StoredTokens, positions: np.ndarray | None = None) -> np.ndarray:
+    def score_spans(
+        self, query: PreparedQuery, tokens: StoredTokens, offsets: np.ndarray, positions: np.ndarray | None
+    ) -> np.ndarray:
         if not isinstance(query, QueryTables) or not isinstance(tokens, ResidualRows):
             raise TypeError("the residual codec scores ResidualRows with QueryTables")
         return maxsim_residual(
@@ -253,7 +259,7 @@ class ResidualCodec(TokenCodec):
             self.lut,
             self.centroid_basis,
             self.centroid_norm2,
-            tokens.offsets,
+            offsets,
             positions,
             trusted=True,
         )
