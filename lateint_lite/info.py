@@ -111,5 +111,3 @@ def _iso(timestamp: str | None) -> str | None:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(timestamp)))
     except (ValueError, OverflowError, OSError):
         return None
-
-

@@ -111,7 +111,7 @@ def test_v3_file_migrates_and_answers_as_v3_did(tmp_path):
     shutil.copyfile(FIXTURES / "v3_pooled.lateint", path)
     assert li.migrate(path) == [3]
     with li.open(path, encoder=HashEncoder(dim=32)) as idx:
-        for rebuilt in (False, True):
+        for _rebuilt in (False, True):
             for run, kwargs in RUNS.items():
                 for query in QUERIES:
                     assert_same_ranking(idx.search(query, k=5, **kwargs), expected["results"][run][query])

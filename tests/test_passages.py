@@ -5,6 +5,8 @@ fake encoder produced (not by the stored blobs the code under test reads)."""
 
 from __future__ import annotations
 
+import itertools
+
 import apsw
 import numpy as np
 import pytest
@@ -14,10 +16,11 @@ import lateint_lite as li
 from lateint_lite.errors import CorruptIndexError
 from lateint_lite.passages import PassageLayout, best_passage, lengths_blob, passage_layout, read_lengths
 
-WORDS = (
-    "tide moon harbour ferry glacier comet orbit saffron onion garlic river delta canyon basalt "
-    "granite lichen moss fern cedar maple heron egret otter badger"
-).split()
+WORDS = [
+    *("tide", "moon", "harbour", "ferry", "glacier", "comet", "orbit", "saffron", "onion", "garlic"),
+    *("river", "delta", "canyon", "basalt", "granite", "lichen", "moss", "fern", "cedar", "maple"),
+    *("heron", "egret", "otter", "badger"),
+]
 
 
 def _corpus(n: int = 60, seed: int = 0) -> list[dict]:
@@ -36,7 +39,7 @@ def _windows(encoder: PassageHashEncoder, text: str) -> list[np.ndarray]:
 def _best_passage_score(query: np.ndarray, decoded: np.ndarray, lengths: list[int]) -> float:
     bounds = np.cumsum([0, *lengths])
     sims = query @ decoded.T
-    return max(float(sims[:, a:b].max(axis=1).sum()) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    return max(float(sims[:, a:b].max(axis=1).sum()) for a, b in itertools.pairwise(bounds))
 
 
 def _decoded(idx, doc_id: str) -> np.ndarray:
@@ -174,14 +177,13 @@ def _sql(path, statement):
     conn.close()
 
 
-@pytest.mark.parametrize(
-    "blob", ["x'0100000002'", "x'0000000001000000'", "x'ffffffff01000000'", "x'01000000'", "x''"]
-)
+@pytest.mark.parametrize("blob", ["x'0100000002'", "x'0000000001000000'", "x'ffffffff01000000'", "x'01000000'", "x''"])
 def test_damaged_passage_lengths_are_reported_not_trusted(passage_index, blob):
     """Lengths that are cut, zero, do not add up to the token count, or empty: check() names the
     document and search refuses it with CorruptIndexError (a kernel never sees them)."""
     path, encoder, _ = passage_index
-    _sql(path, f"UPDATE doc_tokens SET passages = {blob} WHERE doc_id = (SELECT doc_id FROM documents WHERE ext_id = 'd3')")
+    target = "(SELECT doc_id FROM documents WHERE ext_id = 'd3')"
+    _sql(path, f"UPDATE doc_tokens SET passages = {blob} WHERE doc_id = {target}")
     with li.open(path, encoder=encoder) as idx:
         report = idx.check()
         assert not report.ok and any("passage lengths" in p for p in report.problems)
@@ -198,12 +200,10 @@ def test_passage_layout_matches_a_plain_loop():
     positions = rng.choice(40, size=17, replace=False)
     which, runs = layout.passages_of(positions)
     want, want_runs = [], []
-    flat = 0
     firsts = np.cumsum([0] + [len(x) for x in lengths])
     for p in positions:
         want_runs.append(len(want))
         want.extend(range(firsts[p], firsts[p + 1]))
-        flat += 1
     assert which.tolist() == want and runs.tolist() == want_runs
     assert layout.offsets[-1] == sum(int(x.sum()) for x in lengths)
     assert passage_layout([np.array([3]), np.array([4])]) is None
