@@ -47,18 +47,17 @@ def _maxsim_f32(query, vectors, offsets, positions):  # pragma: no cover - compi
 
 
 @jit(parallel=True, fastmath=True)
-def _dot_matrix(a, b):  # pragma: no cover - compiled
-    """a @ b.T for float32 row-major matrices, parallel over blocks of 4 rows of ``a``.
+def _dot_matrix_tiles(a, b_pad, out):  # pragma: no cover - compiled
+    """out[i, j] = a[i] . b_pad[j] for the first ``4 * (len(a) // 4)`` rows of ``a``, in blocks of
+    4 rows (parallel) x 2 columns; ``b_pad`` has an even number of rows, ``out`` as many columns.
 
-    Meant for a tall ``a`` (centroids) and a short ``b`` (query tokens).
+    No array expressions here (allocation, slice assignment): under ``parallel=True`` they turn
+    into parfors whose error paths pulled numba's string formatting into this kernel, 8.1 of
+    its 8.5 s first compile (docs/ARCHITECTURE.md, "First run"). The wrapper pads and finishes.
     """
-    n, dim = a.shape
-    m = b.shape[0]
-    out = np.empty((n, m), dtype=np.float32)
-    b_pad = np.zeros((m + m % 2, dim), dtype=np.float32)
-    b_pad[:m] = b
-    full = n - n % 4
-    for blk in prange(full // 4):
+    dim = a.shape[1]
+    m = b_pad.shape[0]
+    for blk in prange(a.shape[0] // 4):
         i = blk * 4
         for j in range(0, m, 2):
             c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(a, i, b_pad, j, dim)
@@ -66,18 +65,22 @@ def _dot_matrix(a, b):  # pragma: no cover - compiled
             out[i + 1, j] = c10
             out[i + 2, j] = c20
             out[i + 3, j] = c30
-            if j + 1 < m:
-                out[i, j + 1] = c01
-                out[i + 1, j + 1] = c11
-                out[i + 2, j + 1] = c21
-                out[i + 3, j + 1] = c31
-    for i in range(full, n):
-        for j in range(m):
-            acc = np.float32(0.0)
-            for t in range(dim):
-                acc += a[i, t] * b[j, t]
-            out[i, j] = acc
-    return out
+            out[i, j + 1] = c01
+            out[i + 1, j + 1] = c11
+            out[i + 2, j + 1] = c21
+            out[i + 3, j + 1] = c31
+
+
+def _dot_matrix(a: Float32Array, b: Float32Array) -> Float32Array:
+    """``a @ b.T`` for contiguous float32 matrices (unchecked; see :func:`dot_matrix`)."""
+    m = b.shape[0]
+    b_pad = b if m % 2 == 0 else np.concatenate([b, np.zeros((1, b.shape[1]), np.float32)])
+    out = np.empty((a.shape[0], b_pad.shape[0]), dtype=np.float32)
+    _dot_matrix_tiles(a, b_pad, out)
+    full = a.shape[0] - a.shape[0] % 4
+    if full < a.shape[0]:
+        out[full:] = a[full:] @ b_pad.T  # at most 3 rows
+    return np.ascontiguousarray(out[:, :m]) if b_pad is not b else out
 
 
 def maxsim_int8(

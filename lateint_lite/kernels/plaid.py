@@ -15,8 +15,12 @@ def _select_cells(scores_t, ncells, threshold):  # pragma: no cover - compiled
     """One pass over S^T (K, nq): each query token's ``ncells`` best centroids, and
     which centroids reach ``threshold`` for some query token."""
     k, nq = scores_t.shape
-    top_score = np.full((nq, ncells), -np.inf, dtype=np.float32)
-    top_cell = np.full((nq, ncells), -1, dtype=np.int64)
+    top_score = np.empty((nq, ncells), dtype=np.float32)  # filled by loops: np.full costs compile time
+    top_cell = np.empty((nq, ncells), dtype=np.int64)
+    for i in range(nq):
+        for slot in range(ncells):
+            top_score[i, slot] = -np.inf
+            top_cell[i, slot] = -1
     keep = np.zeros(k, dtype=np.bool_)
     for c in range(k):
         for i in range(nq):
@@ -34,27 +38,39 @@ def _select_cells(scores_t, ncells, threshold):  # pragma: no cover - compiled
     return top_cell, keep
 
 
+@jit()
+def _centroid_doc_maxsim(scores_t, codes, start, end, keep):  # pragma: no cover - compiled
+    """Approximate MaxSim of one document (tokens start..end-1) from centroid scores alone:
+    sum_i max_t S[i, code_t], skipping tokens whose centroid has ``keep[c] == False``."""
+    nq = scores_t.shape[1]
+    best = np.empty(nq, dtype=np.float32)
+    for i in range(nq):
+        best[i] = np.float32(0.0)
+    for t in range(start, end):
+        c = np.int64(codes[t])
+        if keep[c]:
+            for i in range(nq):
+                v = scores_t[c, i]
+                if v > best[i]:
+                    best[i] = v
+    total = np.float32(0.0)
+    for i in range(nq):
+        total += best[i]
+    return total
+
+
 @jit(parallel=True)
 def _centroid_maxsim(scores_t, codes, offsets, positions, keep):  # pragma: no cover - compiled
-    """Approximate MaxSim from centroid scores alone: sum_i max_t S[i, code_t].
+    """Approximate MaxSim from centroid scores alone (PLAID's centroid pruning), in parallel.
 
-    Tokens whose centroid has ``keep[c] == False`` are skipped (PLAID's centroid
-    pruning) and every query token contributes at least 0, so a document whose
-    tokens are all pruned scores 0.
+    Every query token contributes at least 0, so a document whose tokens are all pruned
+    scores 0. The per-document body is a plain function: parfor analysis of it only cost
+    compile time.
     """
-    nq = scores_t.shape[1]
     out = np.empty(positions.shape[0], dtype=np.float32)
     for p in prange(positions.shape[0]):
         doc = positions[p]
-        best = np.zeros(nq, dtype=np.float32)
-        for t in range(offsets[doc], offsets[doc + 1]):
-            c = np.int64(codes[t])
-            if keep[c]:
-                for i in range(nq):
-                    v = scores_t[c, i]
-                    if v > best[i]:
-                        best[i] = v
-        out[p] = best.sum()
+        out[p] = _centroid_doc_maxsim(scores_t, codes, offsets[doc], offsets[doc + 1], keep)
     return out
 
 

@@ -76,71 +76,86 @@ def _lut_row(packed, row, lut, dest):  # pragma: no cover - compiled
             dest[b * per_byte + s] = lut[b, value, s]
 
 
+@jit(fastmath=True)
+def _residual_doc_maxsim(
+    q_basis, scores_t, codes, packed, lut, centroid_basis, centroid_norm2, start, n
+):  # pragma: no cover - compiled
+    """Exact MaxSim of one document (tokens start..start+n-1) over decoded, renormalized
+    residual-coded tokens, without decoding to dim.
+
+    A token decodes to v = C[c] + B w (w: quantized residual coordinates, B
+    orthonormal), so q.v = S[q, c] + (qB).w and |v|^2 = |C[c]|^2 + 2 (C[c]B).w + |w|^2.
+    ``scores_t`` is S transposed (K, nq); ``q_basis`` is qB (nq, r). A plain function called
+    from the parallel loop, not inlined: parfor analysis of this body cost 2.5 s of the
+    kernel's first compile and bought nothing (docs/ARCHITECTURE.md, "First run").
+    """
+    nq, r = q_basis.shape
+    rows = n + n % 2
+    tile = np.empty((rows, r), dtype=np.float32)  # np.empty, not np.zeros: no fill parfor
+    inv_norm = np.empty(rows, dtype=np.float32)
+    cent = np.empty(rows, dtype=np.int64)
+    for j in range(r):
+        tile[rows - 1, j] = np.float32(0.0)  # the padding row of an odd-length document
+    inv_norm[rows - 1] = np.float32(0.0)
+    for t in range(n):
+        c = np.int64(codes[start + t])
+        cent[t] = c
+        _lut_row(packed, start + t, lut, tile[t])
+        cross = np.float32(0.0)
+        sq = np.float32(0.0)
+        for j in range(r):
+            w = tile[t, j]
+            cross += centroid_basis[c, j] * w
+            sq += w * w
+        norm2 = centroid_norm2[c] + 2.0 * cross + sq
+        inv_norm[t] = 1.0 / np.sqrt(max(norm2, np.float32(1e-12)))
+    cent[rows - 1] = cent[n - 1]
+    total = np.float32(0.0)
+    full = nq - nq % 4
+    for i0 in range(0, full, 4):
+        b0 = np.float32(-np.inf)
+        b1 = np.float32(-np.inf)
+        b2 = np.float32(-np.inf)
+        b3 = np.float32(-np.inf)
+        for t in range(0, rows, 2):
+            c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(q_basis, i0, tile, t, r)
+            ca = cent[t]
+            cb = cent[t + 1]
+            na = inv_norm[t]
+            nb = inv_norm[t + 1]
+            b0 = max(b0, (c00 + scores_t[ca, i0]) * na)
+            b1 = max(b1, (c10 + scores_t[ca, i0 + 1]) * na)
+            b2 = max(b2, (c20 + scores_t[ca, i0 + 2]) * na)
+            b3 = max(b3, (c30 + scores_t[ca, i0 + 3]) * na)
+            if t + 1 < n:
+                b0 = max(b0, (c01 + scores_t[cb, i0]) * nb)
+                b1 = max(b1, (c11 + scores_t[cb, i0 + 1]) * nb)
+                b2 = max(b2, (c21 + scores_t[cb, i0 + 2]) * nb)
+                b3 = max(b3, (c31 + scores_t[cb, i0 + 3]) * nb)
+        total += b0 + b1 + b2 + b3
+    for i in range(full, nq):
+        b = np.float32(-np.inf)
+        for t in range(n):
+            acc = np.float32(0.0)
+            for j in range(r):
+                acc += q_basis[i, j] * tile[t, j]
+            b = max(b, (acc + scores_t[cent[t], i]) * inv_norm[t])
+        total += b
+    return total
+
+
 @jit(parallel=True, fastmath=True)
 def _maxsim_residual(
     q_basis, scores_t, codes, packed, lut, centroid_basis, centroid_norm2, offsets, positions
 ):  # pragma: no cover - compiled
-    """Exact MaxSim over decoded, renormalized residual-coded tokens, without decoding to dim.
-
-    A token decodes to v = C[c] + B w (w: quantized residual coordinates, B
-    orthonormal), so q.v = S[q, c] + (qB).w and |v|^2 = |C[c]|^2 + 2 (C[c]B).w + |w|^2.
-    ``scores_t`` is S transposed (K, nq); ``q_basis`` is qB (nq, r).
-    """
-    nq, r = q_basis.shape
+    """:func:`_residual_doc_maxsim` of every document at ``positions``, in parallel."""
     out = np.empty(positions.shape[0], dtype=np.float32)
     for p in prange(positions.shape[0]):
         doc = positions[p]
         start = offsets[doc]
-        n = offsets[doc + 1] - start
-        rows = n + n % 2
-        tile = np.zeros((rows, r), dtype=np.float32)
-        inv_norm = np.zeros(rows, dtype=np.float32)
-        cent = np.zeros(rows, dtype=np.int64)
-        for t in range(n):
-            c = np.int64(codes[start + t])
-            cent[t] = c
-            _lut_row(packed, start + t, lut, tile[t])
-            cross = np.float32(0.0)
-            sq = np.float32(0.0)
-            for j in range(r):
-                w = tile[t, j]
-                cross += centroid_basis[c, j] * w
-                sq += w * w
-            norm2 = centroid_norm2[c] + 2.0 * cross + sq
-            inv_norm[t] = 1.0 / np.sqrt(max(norm2, np.float32(1e-12)))
-        cent[rows - 1] = cent[n - 1]
-        total = np.float32(0.0)
-        full = nq - nq % 4
-        for i0 in range(0, full, 4):
-            b0 = np.float32(-np.inf)
-            b1 = np.float32(-np.inf)
-            b2 = np.float32(-np.inf)
-            b3 = np.float32(-np.inf)
-            for t in range(0, rows, 2):
-                c00, c01, c10, c11, c20, c21, c30, c31 = _dot4x2(q_basis, i0, tile, t, r)
-                ca = cent[t]
-                cb = cent[t + 1]
-                na = inv_norm[t]
-                nb = inv_norm[t + 1]
-                b0 = max(b0, (c00 + scores_t[ca, i0]) * na)
-                b1 = max(b1, (c10 + scores_t[ca, i0 + 1]) * na)
-                b2 = max(b2, (c20 + scores_t[ca, i0 + 2]) * na)
-                b3 = max(b3, (c30 + scores_t[ca, i0 + 3]) * na)
-                if t + 1 < n:
-                    b0 = max(b0, (c01 + scores_t[cb, i0]) * nb)
-                    b1 = max(b1, (c11 + scores_t[cb, i0 + 1]) * nb)
-                    b2 = max(b2, (c21 + scores_t[cb, i0 + 2]) * nb)
-                    b3 = max(b3, (c31 + scores_t[cb, i0 + 3]) * nb)
-            total += b0 + b1 + b2 + b3
-        for i in range(full, nq):
-            b = np.float32(-np.inf)
-            for t in range(n):
-                acc = np.float32(0.0)
-                for j in range(r):
-                    acc += q_basis[i, j] * tile[t, j]
-                b = max(b, (acc + scores_t[cent[t], i]) * inv_norm[t])
-            total += b
-        out[p] = total
+        out[p] = _residual_doc_maxsim(
+            q_basis, scores_t, codes, packed, lut, centroid_basis, centroid_norm2, start, offsets[doc + 1] - start
+        )
     return out
 
 
