@@ -12,8 +12,8 @@ import os
 import threading
 
 from .config import IndexConfig, ModelIdentity
-from .encoder import Encoder, OnnxEncoder
-from .errors import ModelError, ModelMismatchError
+from .encoder import Encoder, OnnxEncoder, with_passage_window
+from .errors import InvalidInputError, ModelError, ModelMismatchError
 from .manifest import load_manifest
 
 
@@ -24,6 +24,19 @@ def identity_of(model: str | os.PathLike[str] | None, encoder: Encoder | None) -
     manifest = load_manifest(None if model is None else str(model))
     source = manifest.name if model is None or str(model) == manifest.name else str(model)
     return ModelIdentity(manifest.name, manifest.model.sha256, manifest.dim, source)
+
+
+def passage_window(
+    model: str | os.PathLike[str] | None, encoder: Encoder | None, length: int | None, overlap: int | None
+) -> tuple[int, int] | None:
+    """The (passage length, overlap) a new index records when the caller chose either (checked
+    against the model); None when both are left to the model."""
+    if length is None and overlap is None:
+        return None
+    if encoder is not None:
+        raise InvalidInputError("passage_length and passage_overlap apply to ONNX models, not to a custom encoder")
+    document = with_passage_window(load_manifest(None if model is None else str(model)), length, overlap).document
+    return document.max_length, document.overlap
 
 
 class EncoderBinding:
@@ -67,8 +80,15 @@ class EncoderBinding:
                     f"{self._path} was built with a custom encoder; pass the same encoder to open() to encode text"
                 )
             spec = recorded.source or recorded.name
-        skiplist = None if self._config.skiplist is None else list(self._config.skiplist)
-        encoder = OnnxEncoder.from_model(spec, threads=self._threads, skiplist=skiplist)
+        config = self._config
+        skiplist = None if config.skiplist is None else list(config.skiplist)
+        encoder = OnnxEncoder.from_model(
+            spec,
+            threads=self._threads,
+            skiplist=skiplist,
+            passage_length=config.passage_length,
+            passage_overlap=config.passage_overlap,
+        )
         self._check(encoder.name, encoder.fingerprint, encoder.dim)
         return encoder
 

@@ -56,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--skiplist",
         help="document tokens to drop: 'punctuation', 'none', or a comma-separated list (default: the model's)",
     )
+    p.add_argument(
+        "--passage-length",
+        type=int,
+        metavar="TOKENS",
+        help="split documents longer than this into passages of this many tokens (default: the model's, 256)",
+    )
+    p.add_argument(
+        "--passage-overlap",
+        type=int,
+        metavar="TOKENS",
+        help="tokens consecutive passages share (default: the model's, or a quarter of --passage-length)",
+    )
 
     for name, text in (
         ("add", "encode documents and add them (creates the index if missing)"),
@@ -319,7 +331,14 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     skiplist: str | list[str] | None = args.skiplist
     if skiplist not in (None, "punctuation", "none"):
         skiplist = [t for t in str(skiplist).split(",") if t]
-    with open_index(args.index, create=True, model=args.model, skiplist=skiplist) as idx:
+    with open_index(
+        args.index,
+        create=True,
+        model=args.model,
+        skiplist=skiplist,
+        passage_length=args.passage_length,
+        passage_overlap=args.passage_overlap,
+    ) as idx:
         print(f"created {idx.path} (model {idx.config.model.name}, dim {idx.dim})", file=out)
     return 0
 

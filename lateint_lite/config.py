@@ -83,6 +83,8 @@ class IndexConfig:
     model: ModelIdentity
     skiplist: tuple[str, ...] | None = None  # document tokens dropped; None: the model's own choice
     pool_factor: int = 1
+    passage_length: int | None = None  # document window in tokens; None: the model's
+    passage_overlap: int | None = None  # tokens consecutive passages share; None: the model's (or length / 4)
     codec: CodecSpec = field(default_factory=CodecSpec)
     build: BuildRecord | None = None
     lossy_generations: int = 0  # rebuilds that re-quantized stored codes (no better source) since the last full one
@@ -131,6 +133,8 @@ class IndexConfig:
             model=ModelIdentity(**data["model"]),
             skiplist=None if skiplist is None else tuple(skiplist),
             pool_factor=data["pool_factor"],
+            passage_length=data.get("passage_length"),  # absent in files written before passages were chosen
+            passage_overlap=data.get("passage_overlap"),
             codec=CodecSpec(**data["codec"]),
             build=None if build is None else BuildRecord(**build),
             lossy_generations=data.get("lossy_generations", 0),
@@ -154,6 +158,9 @@ class IndexConfig:
             raise bad("pool factor")
         if not _is_int(self.lossy_generations) or self.lossy_generations < 0:
             raise bad("lossy generation count")
+        for value in (self.passage_length, self.passage_overlap):
+            if value is not None and (not _is_int(value) or value < 0):
+                raise bad("passage window")
         if codec.kind == INT8:
             if (codec.nbits, codec.residual_dim, codec.n_centroids) != (None, None, None):
                 raise bad("int8 codec")

@@ -8,6 +8,7 @@ small; padding positions never reach the output.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import string
@@ -31,6 +32,32 @@ PUNCTUATION: tuple[str, ...] = tuple(string.punctuation)
 #: truncates to ``max_length`` tokens anyway): a 10 MB text was tokenized whole, 1.7 GB peak RSS.
 #: WordPiece turns a word of over 100 characters into one [UNK]; English averages ~4 per token.
 MAX_CHARS_PER_TOKEN = 64
+
+
+#: Shortest passage window one may choose (tokens, special tokens included).
+MIN_PASSAGE_LENGTH = 16
+#: Longest passage window for a model whose manifest does not say how long its inputs may be.
+MAX_PASSAGE_LENGTH = 8192
+
+
+def with_passage_window(manifest: ModelManifest, length: int | None, overlap: int | None) -> ModelManifest:
+    """The manifest with its document window replaced: ``length`` tokens per passage (None: the
+    model's), ``overlap`` tokens shared by consecutive passages (None: the model's, or length / 4
+    when the length is chosen). Checked against what the model takes."""
+    if length is None and overlap is None:
+        return manifest
+    document = manifest.document
+    limit = manifest.max_positions or MAX_PASSAGE_LENGTH
+    chosen = document.max_length if length is None else length
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or not MIN_PASSAGE_LENGTH <= chosen <= limit:
+        raise InvalidInputError(
+            f"passage_length must be an integer from {MIN_PASSAGE_LENGTH} to {limit} for model {manifest.name!r}, "
+            f"got {chosen!r}"
+        )
+    shared = (document.overlap if length is None else chosen // 4) if overlap is None else overlap
+    if isinstance(shared, bool) or not isinstance(shared, int) or not 0 <= shared <= chosen // 2:
+        raise InvalidInputError(f"passage_overlap must be an integer from 0 to {chosen // 2}, got {shared!r}")
+    return dataclasses.replace(manifest, document=dataclasses.replace(document, max_length=chosen, overlap=shared))
 
 
 def resolve_skiplist(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -114,10 +141,14 @@ class OnnxEncoder:
         threads: int | None = None,
         verify: bool = True,
         skiplist: Sequence[str] | None = None,
+        passage_length: int | None = None,
+        passage_overlap: int | None = None,
     ) -> None:
-        """``skiplist`` (document tokens to drop) overrides the manifest's when given."""
+        """``skiplist`` (document tokens to drop) overrides the manifest's when given, and so do
+        ``passage_length`` / ``passage_overlap`` (the document window, see :func:`with_passage_window`)."""
         from tokenizers import Tokenizer
 
+        manifest = with_passage_window(manifest, passage_length, passage_overlap)
         if verify:
             manifest.verify_files()
         self.manifest = manifest

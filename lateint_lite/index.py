@@ -17,12 +17,13 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ._version import __version__
-from .binding import EncoderBinding, identity_of
+from .binding import EncoderBinding, identity_of, passage_window
 from .boundary import guarded
 from .builder import BuildReport
 from .config import BuildOptions, IndexConfig
@@ -68,6 +69,8 @@ def open(
     threads: int | None = None,
     auto_build: bool = True,
     skiplist: str | Sequence[str] | None = None,
+    passage_length: int | None = None,
+    passage_overlap: int | None = None,
     busy_timeout: float | None = DEFAULT_BUSY_TIMEOUT_S,
 ) -> Index:
     """Open (or with ``create=True`` create) an index file.
@@ -79,7 +82,11 @@ def open(
     leaves an unbuilt index with at least ``AUTO_BUILD_TOKENS`` tokens.
     ``skiplist`` (at creation: "punctuation", "none" or a list of tokens)
     drops those document tokens before storage, for every later add too;
-    the default keeps the model manifest's choice. A file written by an older
+    the default keeps the model manifest's choice. ``passage_length`` and
+    ``passage_overlap`` (at creation, ONNX models only) set the document window:
+    a longer document is split into passages of that many tokens sharing
+    ``passage_overlap`` (default: the manifest's, or a quarter of the chosen
+    length). A file written by an older
     schema is migrated in one transaction (a read-only open refuses it with
     :class:`~lateint_lite.errors.MigrationRequiredError`).
     ``busy_timeout``: seconds a write waits for another connection's write (a
@@ -87,6 +94,7 @@ def open(
     :class:`~lateint_lite.errors.IndexBusyError`; reads never wait.
     """
     chosen_skiplist = resolve_skiplist(skiplist)
+    window = passage_window(model, encoder, passage_length, passage_overlap)
     created = create and not os.path.exists(path)
     store = Store(path, create=create, readonly=readonly, busy_timeout=optional_seconds(busy_timeout, "busy_timeout"))
     try:
@@ -94,9 +102,11 @@ def open(
             if not create:
                 raise NotAnIndexError(f"{store.path}: empty file, not an index (create it with create=True)")
             config = IndexConfig(model=identity_of(model, encoder), skiplist=chosen_skiplist)
+            if window is not None:
+                config = replace(config, passage_length=window[0], passage_overlap=window[1])
             store.initialize(config.dim, _initial_meta(), config.to_json())
-        elif chosen_skiplist is not None:
-            raise InvalidInputError("skiplist can only be chosen when the index is created")
+        elif chosen_skiplist is not None or window is not None:
+            raise InvalidInputError("skiplist and the passage window can only be chosen when the index is created")
         else:
             if store.state is FileState.OLDER:
                 if readonly:

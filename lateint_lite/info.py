@@ -29,6 +29,7 @@ class IndexInfo:
     n_centroids: int | None
     pool_factor: int
     skiplist: str | list[str]
+    passage_window: str  # "model default", or "<length> tokens, <overlap> shared" chosen at creation
     tokens_at_build: int | None
     centroid_cosine: float | None  # mean token-to-centroid cosine at the last build (how much codes alone explain)
     lossy_generations: int  # rebuilds since the last lossless one that re-encoded stored codes
@@ -74,6 +75,7 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         n_centroids=codec.n_centroids,
         pool_factor=config.pool_factor,
         skiplist=_describe_skiplist(config.skiplist),
+        passage_window=_describe_window(config),
         tokens_at_build=None if codec.kind == INT8 or config.build is None else config.build.tokens,
         centroid_cosine=None if config.build is None else config.build.centroid_cosine,
         lossy_generations=config.lossy_generations,
@@ -94,6 +96,12 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         updated_at=_iso(meta.get("updated_at")),
         built_at=None if config.build is None else _iso(str(config.build.at)),
     )
+
+
+def _describe_window(config: IndexConfig) -> str:
+    if config.passage_length is None:
+        return "model default"
+    return f"{config.passage_length} tokens, {config.passage_overlap} shared"
 
 
 def _describe_skiplist(skiplist: tuple[str, ...] | None) -> str | list[str]:

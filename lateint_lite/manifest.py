@@ -82,6 +82,7 @@ class ModelManifest:
     license: str
     root: Path
     max_batch_size: int | None = None
+    max_positions: int | None = None  # longest input the model takes (position embeddings); None: unknown
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -168,6 +169,9 @@ def parse_manifest(raw: Any, root: Path) -> ModelManifest:
         max_batch_size=None
         if obj.get("max_batch_size") is None
         else _positive_int(obj.get("max_batch_size"), f"{where}: max_batch_size"),
+        max_positions=None
+        if obj.get("max_positions") is None
+        else _positive_int(obj.get("max_positions"), f"{where}: max_positions"),
         description=str(obj.get("description", "")),
         provenance=dict(_require_mapping(obj.get("provenance", {}), f"{where}: provenance")),
     )

@@ -3,7 +3,8 @@
 For each revision (a checkout on ``PYTHONPATH``): the first search of a fresh install (an empty
 numba cache directory, so every kernel the search needs is compiled), then warm searches (the
 cache filled), each a new ``lateint search`` process timed start to exit; and the compile time of
-each kernel the first search compiled (numba's ``Dispatcher.compile``, in-process). Runs alternate
+each kernel the first search compiled (numba's ``Dispatcher.compile``, in-process; a kernel's time
+includes the helpers it calls). Runs alternate
 between revisions so load on the machine hits both alike.
 
     git worktree add /tmp/before <rev>
@@ -30,13 +31,16 @@ PROFILE = """
 import sys, time
 from numba.core import dispatcher
 compile_ = dispatcher.Dispatcher.compile
+depth = [0]
 def timed(self, sig):
     start = time.perf_counter()
+    depth[0] += 1
     try:
         return compile_(self, sig)
     finally:
-        if self.py_func.__module__.startswith("lateint_lite"):
-            print(f"{self.py_func.__name__}\\t{time.perf_counter() - start:.2f}")
+        depth[0] -= 1
+        if depth[0] == 0 and self.py_func.__module__.startswith("lateint_lite"):
+            print(f"compiled\\t{self.py_func.__name__}\\t{time.perf_counter() - start:.2f}", file=sys.stderr)
 dispatcher.Dispatcher.compile = timed
 from lateint_lite.cli import main
 main(["search", sys.argv[1], sys.argv[2], "-k", "3"])
@@ -61,12 +65,12 @@ def kernel_compiles(checkout: Path, index: Path, cache: Path) -> dict[str, float
     """Kernel name -> seconds compiling it, for a first search with an empty cache."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "NUMBA_CACHE_DIR": str(cache)}
     command = [sys.executable, "-c", PROFILE, str(index), QUERY]
-    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True, cwd=cache).stdout
+    err = subprocess.run(command, env=env, check=True, capture_output=True, text=True, cwd=cache).stderr
     times: dict[str, float] = {}
-    for line in out.splitlines():
-        name, _, seconds = line.partition("\t")
-        if seconds:
-            times[name] = times.get(name, 0.0) + float(seconds)
+    for line in err.splitlines():
+        fields = line.split("\t")
+        if len(fields) == 3 and fields[0] == "compiled":
+            times[fields[1]] = times.get(fields[1], 0.0) + float(fields[2])
     return times
 
 

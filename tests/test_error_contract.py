@@ -227,6 +227,23 @@ def test_busy_timeout_is_validated(index_path, fake_encoder, bad):
         li.open(index_path, create=True, encoder=fake_encoder, busy_timeout=bad)
 
 
+@pytest.mark.parametrize(
+    ("length", "overlap"), [(8, None), (513, None), (128, 65), (128, -1), ("256", None), (True, None), (None, 200)]
+)
+def test_a_bad_passage_window_is_refused_before_the_file_is_created(index_path, length, overlap):
+    with pytest.raises(InvalidInputError, match="passage_"):
+        li.open(index_path, create=True, passage_length=length, passage_overlap=overlap)
+    assert not index_path.exists()
+
+
+def test_a_passage_window_needs_a_new_index_and_an_onnx_model(index_path, fake_encoder):
+    with pytest.raises(InvalidInputError, match="custom encoder"):
+        li.open(index_path, create=True, encoder=fake_encoder, passage_length=128)
+    li.open(index_path, create=True, encoder=fake_encoder).close()
+    with pytest.raises(InvalidInputError, match="when the index is created"):
+        li.open(index_path, passage_length=128)
+
+
 def test_document_not_found_is_still_a_key_error(filled):
     with pytest.raises(KeyError):
         filled.get("nope")

@@ -217,3 +217,31 @@ def test_lengths_round_trip_and_best_passage():
     sims[0, 5], sims[1, 8] = 0.9, 0.8  # both in the third passage
     sims[0, 0] = 0.95  # the best single match sits in the first
     assert best_passage(sims, lengths) == (2, 5, 9)
+
+
+@pytest.mark.model
+def test_a_passage_window_chosen_at_creation_is_kept_for_every_later_add(tmp_path, capsys):
+    from lateint_lite.cli import main
+
+    path = tmp_path / "window.lateint"
+    text = " ".join(f"Sentence {i} is about tides, the moon and the harbour." for i in range(30))
+    with li.open(path, create=True, passage_length=128, passage_overlap=16) as idx:
+        idx.add([{"id": "long", "text": text}])
+        assert idx.info().passage_window == "128 tokens, 16 shared"
+        passages = read_lengths(_passages_blob(idx, "long"), idx.get("long").n_tokens, 0)
+    windows = idx.encoder.encode_document_passages([text])[0]
+    assert passages.tolist() == [len(w) for w in windows] and passages.max() == 128 and passages.size >= 3
+    with li.open(path) as idx:  # the window comes back from the file, for the next add too
+        idx.add([{"id": "again", "text": text}])
+        assert _passages_blob(idx, "again") == _passages_blob(idx, "long")
+        assert idx.search("moon harbour", k=1)[0].passage is not None
+    default = tmp_path / "default.lateint"
+    assert main(["init", str(default)]) == 0
+    with li.open(default, readonly=True) as idx:
+        assert idx.info().passage_window == "model default"
+    assert main(["init", str(tmp_path / "cli.lateint"), "--passage-length", "600"]) == 1  # InvalidInputError
+    err = capsys.readouterr().err
+    assert err.startswith("lateint: error: passage_length must be an integer from 16 to 512") and err.count("\n") == 1
+    assert main(["init", str(tmp_path / "cli.lateint"), "--passage-length", "200"]) == 0
+    with li.open(tmp_path / "cli.lateint", readonly=True) as idx:
+        assert idx.info().passage_window == "200 tokens, 50 shared"
