@@ -212,7 +212,7 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fields",
         help="hit fields for --json/--jsonl, comma-separated (default rank,id,score,meta,snippet; also "
-        "marked_snippet, highlights, text)",
+        "marked_snippet, highlights, passage, text)",
     )
     parser.add_argument("--full-text", action="store_true", help="add each hit's whole text to --json/--jsonl")
 
