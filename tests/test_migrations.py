@@ -49,6 +49,19 @@ def assert_same_ranking(got, want, tolerance=1e-5):
         assert hit.score == pytest.approx(score, abs=tolerance)
 
 
+def assert_answers_as_recorded(idx, expected, ignore=()) -> dict:
+    """Every recorded search and rerank answer, and the stable info fields; returns info()."""
+    for run, kwargs in RUNS.items():
+        for query in QUERIES:
+            assert_same_ranking(idx.search(query, k=5, **kwargs), expected["results"][run][query])
+    for query in QUERIES:
+        assert_same_ranking(idx.rerank(query, idx.ids()[:12]), expected["results"]["rerank"][query])
+    info = idx.info().to_dict()
+    stable = [k for k in STABLE_INFO if k not in ignore]
+    assert {k: info[k] for k in stable} == {k: expected["info"][k] for k in stable}
+    return info
+
+
 @pytest.mark.parametrize("name", ["v1_unbuilt", "v1_built"])
 def test_v1_file_migrates_and_answers_as_v1_did(tmp_path, name):
     expected = EXPECTED[name]
@@ -93,13 +106,7 @@ def test_v2_file_migrates_and_answers_as_v2_did(tmp_path):
     path = tmp_path / "v2.lateint"
     shutil.copyfile(FIXTURES / "v2_mixed.lateint", path)
     with li.open(path, encoder=HashEncoder(dim=32)) as idx:
-        for run, kwargs in RUNS.items():
-            for query in QUERIES:
-                assert_same_ranking(idx.search(query, k=5, **kwargs), expected["results"][run][query])
-        for query in QUERIES:
-            assert_same_ranking(idx.rerank(query, idx.ids()[:12]), expected["results"]["rerank"][query])
-        info = idx.info().to_dict()
-        assert {k: info[k] for k in STABLE_INFO} == {k: expected["info"][k] for k in STABLE_INFO}
+        info = assert_answers_as_recorded(idx, expected)
         assert info["schema_version"] == SCHEMA_VERSION and info["lossy_generations"] == 0
 
 
@@ -112,15 +119,7 @@ def test_v3_file_migrates_and_answers_as_v3_did(tmp_path):
     assert li.migrate(path) == [3]
     with li.open(path, encoder=HashEncoder(dim=32)) as idx:
         for _rebuilt in (False, True):
-            for run, kwargs in RUNS.items():
-                for query in QUERIES:
-                    assert_same_ranking(idx.search(query, k=5, **kwargs), expected["results"][run][query])
-            for query in QUERIES:
-                assert_same_ranking(idx.rerank(query, idx.ids()[:12]), expected["results"]["rerank"][query])
-            info = idx.info().to_dict()
-            assert {k: info[k] for k in STABLE_INFO if k != "built_at"} == {
-                k: expected["info"][k] for k in STABLE_INFO if k != "built_at"
-            }
+            info = assert_answers_as_recorded(idx, expected, ignore=("built_at",))
             assert info["split_documents"] == 0 and idx.check().ok
             idx.build(n_centroids=16, residual_dim=16, nbits=2, seed=0, pool_factor=2)
 
