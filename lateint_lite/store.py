@@ -317,12 +317,16 @@ class Store:
             raise LateIntError(f"query returned no row: {sql}")
         return tuple(row)
 
+    def require_writable(self) -> None:
+        """Refuse a write on a read-only connection (before any work is done for it)."""
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path}: index is open read-only")
+
     @contextmanager
     def write(self) -> Iterator[None]:
         """One ``BEGIN IMMEDIATE`` transaction; rolls back on any exception (including a failed
         COMMIT; SQLite may already have rolled back, e.g. when the disk is full)."""
-        if self.readonly:
-            raise ReadOnlyError(f"{self.path}: index is open read-only")
+        self.require_writable()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -1,12 +1,16 @@
 """Writes: add, upsert and delete, each one transaction.
 
 A write validates every document first (nothing is read or written for bad
-input), then holds one ``BEGIN IMMEDIATE`` transaction while it encodes and
-inserts in chunks: text, metadata, token payload (through the index's codec),
-inverted-list entries, full-text entry, pooled vector, and the document's
-origin (encoded from its text, or precomputed vectors) that rebuilds need. Any
-failure rolls back the whole call. Vectors are rounded through int8 first
-(``codecs.canonical``), the precision every build starts from.
+input), encodes them into a temporary staging file
+(:class:`~lateint_lite.staging.StagedDocuments`) without any lock, and only then
+holds one ``BEGIN IMMEDIATE`` transaction while it inserts in chunks: text,
+metadata, token payload (through the codec current at that moment), inverted-list
+entries, full-text entry, pooled vector, and the document's origin (encoded from
+its text, or precomputed vectors) that rebuilds need. Another writer waits for
+the SQL, not for the encoding. Any failure rolls back the whole call. Vectors are
+rounded through int8 first (``codecs.canonical``), the precision every build
+starts from. An ``add`` of ids that already exist is refused before encoding
+(and checked again under the lock).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .passages import DocumentTokens, lengths_blob
 from .pooling import pool_vectors
 from .progress import ProgressArg, progress_bar
 from .requests import DocumentInput, normalize_ids, positive_int, prepare_documents
+from .staging import StagedDocuments, staging_folder
 from .state import StateCache
 from .store import ORIGIN_TEXT, ORIGIN_VECTORS, NewDocument, Store
 
@@ -48,19 +53,35 @@ class Writer:
         step = positive_int(batch_size, "batch_size")
         if not items:
             return []
+        self._store.require_writable()  # before minutes of encoding, not after
+        if not replace:
+            with self._store.snapshot():
+                self._refuse_taken(self._store.existing_ext_ids([item.id for item in items]))
         encoder = self._encoder() if any(item.vectors is None for item in items) else None
-        with progress_bar(progress, len(items), "encoding") as tick, self._store.write():
-            state = self._cache.current()
-            taken = self._store.existing_ext_ids([item.id for item in items])
-            if taken and not replace:
-                raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. {sorted(taken)[0]!r}")
-            self._remove(state.codec, [i.id for i in items if i.id in taken])
-            for start in range(0, len(items), step):
-                chunk = items[start : start + step]
-                self._insert(state.codec, state.config.pool_factor, chunk, self._vectors_for(chunk, encoder))
-                tick(len(chunk))
-            self._store.set_meta({"updated_at": str(time.time())})
+        with StagedDocuments(staging_folder(self._store.path), self._dim) as staged:
+            with progress_bar(progress, len(items), "encoding") as tick:
+                for start in range(0, len(items), step):
+                    chunk = items[start : start + step]
+                    for doc in self._vectors_for(chunk, encoder):
+                        staged.append(doc)
+                    tick(len(chunk))
+            with self._store.write():
+                state = self._cache.current()
+                taken = self._store.existing_ext_ids([item.id for item in items])
+                if not replace:
+                    self._refuse_taken(taken)
+                self._remove(state.codec, [i.id for i in items if i.id in taken])
+                for start in range(0, len(items), step):
+                    chunk = items[start : start + step]
+                    docs = [staged.get(i) for i in range(start, start + len(chunk))]
+                    self._insert(state.codec, state.config.pool_factor, chunk, docs)
+                self._store.set_meta({"updated_at": str(time.time())})
         return [item.id for item in items]
+
+    @staticmethod
+    def _refuse_taken(taken: set[str]) -> None:
+        if taken:
+            raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. {sorted(taken)[0]!r}")
 
     def delete(self, ids: Iterable[object], *, missing_ok: bool) -> int:
         """Delete documents by id in one transaction; returns how many were removed."""

@@ -102,3 +102,21 @@ class PassageHashEncoder(HashEncoder):
         for spans in super().document_token_spans(texts):
             out.append([s for a, b in self._windows(len(spans)) for s in spans[a:b]])
         return out
+
+
+class SlowEncoder(HashEncoder):
+    """A HashEncoder that sleeps ``delay`` seconds per encode_documents call and touches
+    ``started`` (a path) on the first, to hold a write in its encoding phase for a while."""
+
+    def __init__(self, delay: float, started: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.delay = delay
+        self.started = started
+
+    def encode_documents(self, texts, *, batch_size=16, progress=None):
+        import pathlib
+        import time
+
+        pathlib.Path(self.started).touch()
+        time.sleep(self.delay)
+        return super().encode_documents(texts, batch_size=batch_size, progress=progress)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+import time
 
 import numpy as np
 import pytest
 from fakes import HashEncoder
-from workers import DIM, GROUP, group_docs, run_reader_writer
+from workers import DIM, GROUP, group_docs, run_reader_writer, slow_adder
 
 import lateint_lite as li
 
@@ -85,3 +87,35 @@ def test_two_writer_processes_queue_and_both_finish_while_readers_read(index_pat
         for first in (1000, 1200):
             kept = [g for g in range(first, first + GROUPS) if g % 4 != 0]
             assert all(f"g{g}-0" in idx for g in kept)
+
+
+def test_a_writer_does_not_wait_for_another_writers_encoding(index_path, tmp_path):
+    """Encoding happens before the write lock (issue 12): while one process encodes a large add
+    (10 chunks, 0.5 s each), another process's small add commits; when it does, none of the
+    large add's documents are in the index yet. Holding the lock while encoding would make the
+    small add wait for the large one's commit, and see its 640 documents."""
+    seeded_index(index_path)
+    before = _count(index_path)
+    started = tmp_path / "encoding-started"
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    slow = ctx.Process(target=slow_adder, args=(str(index_path), 640, 0.5, str(started), queue))
+    slow.start()
+    try:
+        deadline = time.monotonic() + TIME_BOUND_S
+        while not started.exists():
+            assert time.monotonic() < deadline and slow.is_alive(), "the slow writer never started encoding"
+            time.sleep(0.05)
+        with li.open(index_path, encoder=HashEncoder(dim=DIM), auto_build=False) as idx:
+            idx.add([{"id": "quick", "text": "a quick document"}])
+            assert len(idx) == before + 1  # committed while the other add was still encoding
+        assert queue.get(timeout=TIME_BOUND_S) == ("slow", 640)
+    finally:
+        slow.join(timeout=60)
+    assert slow.exitcode == 0
+    assert _count(index_path) == before + 641
+
+
+def _count(path) -> int:
+    with li.open(path, encoder=HashEncoder(dim=DIM), readonly=True) as idx:
+        return len(idx)

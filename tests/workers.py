@@ -99,3 +99,12 @@ def run_reader_writer(
     writes = sum(r[1] for r in results if r[0] == "writer")
     reads = sum(r[1] for r in results if r[0] == "reader")
     return writes, reads, sum(r[2] for r in results), sum(r[3] for r in results)
+
+
+def slow_adder(path: str, n_docs: int, delay: float, started: str, queue) -> None:
+    """Add ``n_docs`` text documents through an encoder that sleeps ``delay`` per chunk."""
+    from fakes import SlowEncoder
+
+    with li.open(path, encoder=SlowEncoder(delay, started, dim=DIM), auto_build=False) as idx:
+        idx.add([{"id": f"slow-{i}", "text": f"slow document {i} about tides"} for i in range(n_docs)])
+    queue.put(("slow", n_docs))
