@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from . import ivf
 from .codecs import TokenCodec, quantize_unit_int8
 from .encoder import Encoder
@@ -34,6 +36,9 @@ from .store import ORIGIN_TEXT, ORIGIN_VECTORS, NewDocument, Store
 
 #: Documents encoded and inserted per step of a write (memory per step, not per call).
 WRITE_CHUNK = 64
+#: New documents whose inverted-list entries are merged into the stored lists at once: each merge
+#: rewrites every list it touches, so merging per 64-document chunk rewrote most lists 64x as often.
+LIST_MERGE_DOCS = 8192
 
 
 class Writer:
@@ -71,10 +76,16 @@ class Writer:
                 if not replace:
                     self._refuse_taken(taken)
                 self._remove(state.codec, [i.id for i in items if i.id in taken])
+                pending: list[tuple[int, np.ndarray]] = []  # list entries not yet merged
                 for start in range(0, len(items), step):
                     chunk = items[start : start + step]
                     docs = [staged.get(i) for i in range(start, start + len(chunk))]
-                    self._insert(state.codec, state.config.pool_factor, chunk, docs)
+                    pending.extend(self._insert(state.codec, state.config.pool_factor, chunk, docs))
+                    if len(pending) >= LIST_MERGE_DOCS:
+                        ivf.add_documents(self._store, pending)
+                        pending = []
+                if pending:
+                    ivf.add_documents(self._store, pending)
                 self._store.set_meta({"updated_at": str(time.time())})
         return [item.id for item in items]
 
@@ -111,8 +122,11 @@ class Writer:
                 out[i] = canonical_supplied(item.vectors, self._dim, item.id)
         return [doc for doc in out if doc is not None]
 
-    def _insert(self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[DocumentTokens]) -> None:
-        """Write one chunk, with its inverted-list entries when the codec keeps lists."""
+    def _insert(
+        self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[DocumentTokens]
+    ) -> list[tuple[int, np.ndarray]]:
+        """Write one chunk; returns its (doc_id, cells) inverted-list entries when the codec keeps
+        lists (the caller merges them into the stored lists)."""
         pooled = pool_vectors(full, pool)
         encoded = codec.encode([doc.vectors for doc in pooled])
         rows = [
@@ -130,9 +144,7 @@ class Writer:
             for item, original, doc, stored in zip(chunk, full, pooled, encoded, strict=True)
         ]
         doc_ids = self._store.insert_documents(rows)
-        cells = [(d, e.cells) for d, e in zip(doc_ids, encoded, strict=True) if e.cells is not None]
-        if cells:
-            ivf.add_documents(self._store, cells)
+        return [(d, e.cells) for d, e in zip(doc_ids, encoded, strict=True) if e.cells is not None]
 
     def _remove(self, codec: TokenCodec, ext_ids: list[str]) -> int:
         """Delete existing documents and their list entries; inside a write."""

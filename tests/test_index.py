@@ -306,3 +306,26 @@ def test_export_writes_a_single_file_that_opens_from_read_only_media(index_path,
     with li.open(shipped, encoder=fake_encoder) as writable:  # writing again switches back to WAL
         writable.add([{"id": "new", "text": "fresh bread"}])
         assert writable._store._scalar("PRAGMA journal_mode") == "wal"
+
+
+def test_list_entries_merged_in_several_rounds_match_a_rebuild(tmp_path, monkeypatch, fake_encoder):
+    """An add merges its inverted-list entries every LIST_MERGE_DOCS documents and at the end;
+    the stored lists then equal the lists a rebuild computes from the codes (check() compares)."""
+    from lateint_lite import writer
+
+    monkeypatch.setattr(writer, "LIST_MERGE_DOCS", 50)
+    rng = np.random.default_rng(5)
+    docs = [
+        {"id": f"d{i}", "text": f"doc {i}", "vectors": rng.standard_normal((8, 32)).astype(np.float32)}
+        for i in range(400)
+    ]
+    with li.open(tmp_path / "lists.lateint", create=True, encoder=fake_encoder, auto_build=False) as idx:
+        idx.add(docs[:100])
+        idx.build(n_centroids=16, seed=0)
+        idx.add(docs[100:])  # 300 documents: merged after 64+64 (>= 50), ... and once at the end
+        report = idx.check()
+        assert report.ok, report.problems
+        query = docs[250]["vectors"][:3]
+        exact = idx.search_vectors(query, k=5, exact=True, highlight=False)
+        pruned = idx.search_vectors(query, k=5, ndocs=4096, highlight=False)
+        assert [h.id for h in pruned] == [h.id for h in exact] and exact[0].id == "d250"
