@@ -1,0 +1,48 @@
+"""Golden vectors (issue 15, item 6): each shipped model still turns a few fixed texts into the
+token vectors recorded in tests/fixtures/golden (written by make_golden_vectors.py). A tokenizers
+or onnxruntime upgrade that changes a token count or moves a vector fails here, not silently in
+search quality."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lateint_lite.encoder import OnnxEncoder
+from lateint_lite.manifest import load_manifest
+
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
+#: Smallest cosine allowed between a recorded token vector and today's (int8 ONNX graphs may differ
+#: by a rounding step across onnxruntime builds; a real shift moves vectors far more).
+MIN_COSINE = 0.999
+
+pytestmark = pytest.mark.model
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in GOLDEN.glob("*.json")))
+def test_shipped_model_reproduces_its_golden_vectors(name):
+    record = json.loads((GOLDEN / f"{name}.json").read_text())
+    manifest = load_manifest(name)
+    assert manifest.model.sha256 == record["model_sha256"]
+    encoder = OnnxEncoder(manifest, threads=1)
+    texts = record["texts"]
+    with np.load(GOLDEN / f"{name}.npz", allow_pickle=False) as golden:
+        got = {"query": encoder.encode_queries(texts), "document": encoder.encode_documents(texts)}
+        for kind, matrices in got.items():
+            for i, matrix in enumerate(matrices):
+                want = golden[f"{kind}_{i}"].astype(np.float32)
+                assert matrix.shape == want.shape, f"{kind} {i}: {matrix.shape} tokens vs recorded {want.shape}"
+                cosine = np.einsum("ij,ij->i", matrix, want) / (
+                    np.linalg.norm(matrix, axis=1) * np.linalg.norm(want, axis=1)
+                )
+                assert cosine.min() >= MIN_COSINE, f"{kind} {i}: a token vector moved (cosine {cosine.min():.5f})"
+
+
+def test_every_bundled_model_has_golden_vectors():
+    from lateint_lite.manifest import MANIFEST_NAME, bundled_models_dir
+
+    bundled = sorted(p.parent.name for p in bundled_models_dir().glob(f"*/{MANIFEST_NAME}"))
+    assert bundled and bundled == sorted(p.stem for p in GOLDEN.glob("*.json"))
