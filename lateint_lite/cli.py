@@ -199,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-k", type=int, default=1000, help="largest k a request may ask for (default 1000)")
     p.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="largest request body, bytes (8 MiB)")
 
+    p = sub.add_parser("models", help="list, describe or verify the installed models")
+    p.add_argument("action", choices=("list", "info", "verify"), help="list all; info or verify one")
+    p.add_argument("name", nargs="?", help="model name or folder (info, verify; default: the default model)")
+    p.add_argument("--json", action="store_true", help="print JSON (list, info)")
+
     p = sub.add_parser("demo", help="index the bundled sample corpus and run example queries")
     p.add_argument("--index", help="where to write the demo index (default: a temporary file)")
     p.add_argument("--query", action="append", help="query to run (repeatable; default: three examples)")
@@ -616,6 +621,41 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
+    from .manifest import describe_model, installed_models, load_manifest
+
+    if args.action == "list":
+        if args.name:
+            raise LateIntError("`lateint models list` takes no model name")
+        rows = []
+        for name, (folder, origin) in installed_models().items():
+            manifest = load_manifest(folder)
+            rows.append(describe_model(manifest, origin) | {"name": name})
+        if args.json:
+            json.dump(rows, out, indent=2)
+            out.write("\n")
+        for row in [] if args.json else rows:
+            size = sum(f["bytes"] or 0 for f in row["files"].values()) / 2**20
+            print(f"{row['name']}\tdim {row['dim']}\t{size:.1f} MiB\t{row['license']}\t{row['origin']}", file=out)
+        return 0
+    manifest = load_manifest(args.name)
+    if args.action == "verify":
+        manifest.verify_files()
+        print(f"{manifest.name}: model and tokenizer files match their sha256", file=out)
+        return 0
+    known = {folder.resolve(): origin for folder, origin in installed_models().values()}
+    report = describe_model(manifest, known.get(manifest.root.resolve(), "folder"))
+    if args.json:
+        json.dump(report, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        width = max(len(k) for k in report)
+        for key, value in report.items():
+            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+            print(f"{key.ljust(width)}  {shown}", file=out)
+    return 0
+
+
 def cmd_ids(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
@@ -723,6 +763,7 @@ COMMANDS: dict[str, Any] = {
     "ids": cmd_ids,
     "eval": cmd_eval,
     "serve": cmd_serve,
+    "models": cmd_models,
     "demo": cmd_demo,
 }
 

@@ -122,6 +122,34 @@ def bundled_models_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
 
 
+#: Entry point group through which installed packages offer model folders: ``name = module:attr``,
+#: where the attribute is the folder (str or Path) or a function returning it.
+ENTRY_POINT_GROUP = "lateint_lite.models"
+
+
+def installed_models() -> dict[str, tuple[Path, str]]:
+    """Every model found by name: name -> (folder, where it comes from: "bundled" or the
+    distribution offering it). Entry points that fail to load are skipped with a logged warning."""
+    import logging
+    from importlib.metadata import entry_points
+
+    found: dict[str, tuple[Path, str]] = {}
+    for manifest in sorted(bundled_models_dir().glob(f"*/{MANIFEST_NAME}")):
+        found[manifest.parent.name] = (manifest.parent, "bundled")
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in found:
+            continue
+        try:
+            target = point.load()
+            folder = Path(target() if callable(target) else target)
+        except Exception as exc:  # a broken third-party package must not break model lookup
+            logging.getLogger("lateint_lite").warning("model entry point %r failed to load: %s", point.name, exc)
+            continue
+        if (folder / MANIFEST_NAME).is_file():
+            found[point.name] = (folder, point.dist.name if point.dist is not None else "installed package")
+    return found
+
+
 def resolve_model_dir(model: str | Path | None) -> Path:
     """Turn a model name, a folder path or None (the default) into a folder."""
     if model is None:
@@ -133,7 +161,43 @@ def resolve_model_dir(model: str | Path | None) -> Path:
         bundled = bundled_models_dir() / model
         if (bundled / MANIFEST_NAME).is_file():
             return bundled
-    raise ModelError(f"no model named or at {str(model)!r} (a folder with {MANIFEST_NAME} is expected)")
+        if model in (known := installed_models()):
+            return known[model][0]
+    raise ModelError(
+        f"no model named or at {str(model)!r} (a folder with {MANIFEST_NAME} is expected; "
+        "`lateint models list` shows the installed ones)"
+    )
+
+
+def describe_model(manifest: ModelManifest, origin: str) -> dict[str, Any]:
+    """What `lateint models info` prints: identity, shapes, files with size and sha256, licence."""
+    files = {
+        role: {"path": str(path), "bytes": _size(path), "sha256": entry.sha256}
+        for role, entry in (("model", manifest.model), ("tokenizer", manifest.tokenizer))
+        for path in [manifest.root / entry.path]
+    }
+    return {
+        "name": manifest.name,
+        "origin": origin,
+        "folder": str(manifest.root),
+        "description": manifest.description,
+        "dim": manifest.dim,
+        "query_max_length": manifest.query.max_length,
+        "query_expand_to": manifest.query.expand_to,
+        "document_max_length": manifest.document.max_length,
+        "passage_overlap": manifest.document.overlap,
+        "max_positions": manifest.max_positions,
+        "license": manifest.license,
+        "files": files,
+        "provenance": manifest.provenance,
+    }
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def load_manifest(model: str | Path | None = None) -> ModelManifest:
