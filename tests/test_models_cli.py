@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,23 @@ def test_an_unknown_model_is_one_line_naming_the_list_command(capsys):
     assert main(["models", "info", "no-such-model"]) != 0
     err = capsys.readouterr().err
     assert "lateint models list" in err and err.count("\n") == 1
+
+
+COLBERT = Path(__file__).resolve().parent.parent / "models" / "answerai-colbert-small-v1"
+
+
+@pytest.mark.model
+def test_the_colbert_model_package_indexes_and_searches_the_sample(tmp_path):
+    """The second model, from its folder (an installed package offers the same folder by name)."""
+    folder = COLBERT / "lateint_model_answerai_colbert_small" / "model"
+    if not folder.is_dir():
+        pytest.skip("the ColBERT model package is not in this checkout (an sdist carries only the default)")
+    from lateint_lite.sources import read_documents
+
+    sample = Path(li.__file__).resolve().parent / "data" / "sample.jsonl"
+    with li.open(tmp_path / "colbert.lateint", create=True, model=str(folder)) as idx:
+        idx.add(list(read_documents(str(sample))))
+        assert idx.config.model.name == "answerai-colbert-small-v1" and idx.dim == 384
+        top = idx.search("why do my eyes water when I chop vegetables?", k=3)
+        assert top[0].id == "cook-3" and top[0].highlights
+        assert idx.search("how does a database stay consistent after a crash?", k=1)[0].id == "tech-2"
