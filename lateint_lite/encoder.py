@@ -276,6 +276,22 @@ class OnnxEncoder:
                 attend[n] = np.concatenate([attend[n], np.full(pad, int(cfg.attend_to_expansion), dtype=np.int64)])
         return self._run(self._query_session, ids, attend, batch_size, 1, None, keep_unattended=True)
 
+    def query_text_rows(self, text: str) -> np.ndarray:
+        """Which rows of :meth:`encode_queries`' matrix for ``text`` stand for its own words (not
+        [CLS]/[SEP], the marker or [MASK] expansion); highlights are explained by these only."""
+        cfg = self.manifest.query
+        encoding = self._query_tokenizer.encode(cfg.prefix + text[: cfg.max_length * MAX_CHARS_PER_TOKEN])
+        shift = len(cfg.prefix)
+        words = [
+            not special and end > shift
+            for (_, end), special in zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
+        ]
+        if self._query_marker is not None and words:
+            words.insert(1, False)
+        if cfg.expand_to and self._mask_id is not None:
+            words += [False] * max(cfg.expand_to - len(words), 0)
+        return np.array(words, dtype=bool)
+
     def _open_session(self, intra_op_threads: int) -> Any:
         import onnxruntime as ort
 

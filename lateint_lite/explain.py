@@ -36,14 +36,21 @@ class Match(NamedTuple):
 
 
 def passage_match(
-    similarity: np.ndarray, lengths: np.ndarray, token_spans: Sequence[Span | None], min_similarity: float
+    similarity: np.ndarray,
+    lengths: np.ndarray,
+    token_spans: Sequence[Span | None],
+    min_similarity: float,
+    query_rows: np.ndarray | None = None,
 ) -> Match:
     """The best passage of a document (by MaxSim over its (nq, n) token similarities) and the spans
-    of its tokens that some query token matched best (see :func:`maxsim_spans`)."""
+    of its tokens that some query token matched best (see :func:`maxsim_spans`); ``query_rows``
+    (a mask over query tokens) keeps only the query's own words for the spans ([MASK] expansion
+    tokens match function words, which made noise)."""
     passage, first, end = best_passage(similarity, lengths)
     if len(token_spans) != similarity.shape[1]:
         return Match([], passage)
-    return Match(maxsim_spans(similarity[:, first:end], token_spans[first:end], min_similarity), passage)
+    rows = similarity if query_rows is None or query_rows.shape != (similarity.shape[0],) else similarity[query_rows]
+    return Match(maxsim_spans(rows[:, first:end], token_spans[first:end], min_similarity), passage)
 
 
 def maxsim_spans(similarity: np.ndarray, token_spans: Sequence[Span | None], min_similarity: float) -> list[Span]:

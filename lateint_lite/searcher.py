@@ -90,7 +90,7 @@ class Searcher:
             scores = codec.score(prepared, tokens)
             best = top_k(scores, len(scores) if k is None else k)
             ranking = list(zip(tokens.doc_ids[best].tolist(), scores[best].tolist(), strict=True))
-            return self._hits(ranking, partial(self._maxsim_matches, prepared))
+            return self._hits(ranking, partial(self._maxsim_matches, prepared, query_text=text))
 
     @contextmanager
     def _naming_damaged_documents(self) -> Iterator[None]:
@@ -187,7 +187,7 @@ class Searcher:
         for pooled search."""
         if request.mode == "pooled":
             return {}
-        dense = self._maxsim_matches(query, texts) if query is not None and request.mode != "bm25" else {}
+        dense = self._maxsim_matches(query, texts, text) if query is not None and request.mode != "bm25" else {}
         missing = [d for d in texts if d not in dense or not dense[d].spans]
         if text is not None and missing and request.mode in ("bm25", "hybrid"):
             fts_query = fts5_query(text)
@@ -197,16 +197,21 @@ class Searcher:
                     dense[d] = Match(marked_spans(texts[d], m), dense[d].passage if d in dense else None)
         return dense
 
-    def _maxsim_matches(self, query: PreparedQuery, texts: dict[int, str]) -> dict[int, Match]:
+    def _maxsim_matches(
+        self, query: PreparedQuery, texts: dict[int, str], query_text: str | None = None
+    ) -> dict[int, Match]:
         """For each document (``texts``: doc_id -> text), its best passage and the spans of that
-        passage's tokens that some query token matched best (spans need an encoder that reports
-        token spans, and unpooled tokens)."""
+        passage's tokens that some token of the query's own words matched best (spans need an
+        encoder that reports token spans, and unpooled tokens)."""
         state = self._cache.current()
         if not texts:
             return {}
-        spans_of = getattr(self._encoder(), "document_token_spans", None)
+        encoder = self._encoder()
+        spans_of = getattr(encoder, "document_token_spans", None)
         if state.config.pool_factor != 1:
             spans_of = None
+        rows_of = getattr(encoder, "query_text_rows", None)
+        query_rows = rows_of(query_text) if rows_of is not None and query_text is not None else None
         token_rows = list(self._store.token_payloads(list(texts)))
         all_spans = spans_of([texts[r.doc_id] for r in token_rows]) if spans_of is not None else None
         matches = {}
@@ -214,7 +219,7 @@ class Searcher:
             lengths = read_lengths(row.passages, int(row.n_tokens), int(row.doc_id))
             similarity = state.codec.token_similarities(query, row)
             spans = all_spans[n] if all_spans is not None else []
-            matches[row.doc_id] = passage_match(similarity, lengths, spans, MIN_MATCH_SIMILARITY)
+            matches[row.doc_id] = passage_match(similarity, lengths, spans, MIN_MATCH_SIMILARITY, query_rows)
         return matches
 
     def _require_documents(self) -> None:

@@ -129,6 +129,10 @@ def test_colbert_style_manifest_markers_and_mask_expansion(tmp_path):
     (plain_doc,) = plain.encode_documents(["Hello, world."])
     assert plain_doc.shape == (6, 384)
     assert not np.allclose(doc[1], plain_doc[1])  # the marker changes the states
+    rows = encoder.query_text_rows("short query")  # which query rows explain highlights
+    assert rows.tolist() == [False, False, True, True, False] + [False] * 11
+    assert plain.query_text_rows("short query").tolist() == [False, True, True, False]
+    assert encoder.query_text_rows(LONG).shape == (24,) and encoder.query_text_rows(LONG)[2:23].all()
 
 
 def test_a_huge_text_is_cut_at_max_passages_with_a_warning(caplog):
