@@ -39,7 +39,7 @@ PUBLISHED = {  # nDCG@10 from the papers / BEIR leaderboard, as given in DESIGN.
 
 
 def make_encoder(args: argparse.Namespace) -> OnnxEncoder:
-    manifest = load_manifest()
+    manifest = load_manifest(args.model)
     query = dataclasses.replace(
         manifest.query,
         max_length=args.query_max_length or manifest.query.max_length,
@@ -56,6 +56,8 @@ def make_encoder(args: argparse.Namespace) -> OnnxEncoder:
 
 def index_name(dataset: str, args: argparse.Namespace) -> str:
     parts = [dataset]
+    if args.model:
+        parts.append(Path(args.model).name)
     if args.doc_max_length:
         parts.append(f"doc{args.doc_max_length}")
     if args.skiplist:
@@ -99,6 +101,7 @@ def run(name: str, args: argparse.Namespace, encoder: OnnxEncoder) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"])
+    parser.add_argument("--model", help="model name or folder (default: the default model)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lateint-eval"))
     parser.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES))
