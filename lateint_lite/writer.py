@@ -79,8 +79,8 @@ class Writer:
                 pending: list[tuple[int, np.ndarray]] = []  # list entries not yet merged
                 for start in range(0, len(items), step):
                     chunk = items[start : start + step]
-                    docs = [staged.get(i) for i in range(start, start + len(chunk))]
-                    pending.extend(self._insert(state.codec, state.config.pool_factor, chunk, docs))
+                    vectors = [staged.get(i) for i in range(start, start + len(chunk))]
+                    pending.extend(self._insert(state.codec, state.config.pool_factor, chunk, vectors))
                     if len(pending) >= LIST_MERGE_DOCS:
                         ivf.add_documents(self._store, pending)
                         pending = []
