@@ -264,33 +264,37 @@ class OnnxEncoder:
 
     def encode_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray]:
         """Token matrices for queries, expanded with [MASK] when the manifest asks."""
-        cfg = self.manifest.query
-        cap = cfg.max_length * MAX_CHARS_PER_TOKEN
-        encodings = self._query_tokenizer.encode_batch([cfg.prefix + t[:cap] for t in texts])
-        ids = [self._with_marker(np.array(e.ids, dtype=np.int64), self._query_marker) for e in encodings]
-        attend = [np.ones(len(i), dtype=np.int64) for i in ids]
-        if cfg.expand_to and self._mask_id is not None:
-            for n, row in enumerate(ids):
-                pad = max(cfg.expand_to - len(row), 0)
-                ids[n] = np.concatenate([row, np.full(pad, self._mask_id, dtype=np.int64)])
-                attend[n] = np.concatenate([attend[n], np.full(pad, int(cfg.attend_to_expansion), dtype=np.int64)])
+        inputs = self._query_inputs(texts)
+        ids = [i for i, _, _ in inputs]
+        attend = [a for _, a, _ in inputs]
         return self._run(self._query_session, ids, attend, batch_size, 1, None, keep_unattended=True)
 
     def query_text_rows(self, text: str) -> np.ndarray:
         """Which rows of :meth:`encode_queries`' matrix for ``text`` stand for its own words (not
         [CLS]/[SEP], the marker or [MASK] expansion); highlights are explained by these only."""
+        return self._query_inputs([text])[0][2]
+
+    def _query_inputs(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(token ids, attention mask, which positions are the text's own words) of each query:
+        the marker after [CLS], then [MASK] up to ``expand_to`` (attended or not, per manifest)."""
         cfg = self.manifest.query
-        encoding = self._query_tokenizer.encode(cfg.prefix + text[: cfg.max_length * MAX_CHARS_PER_TOKEN])
+        cap = cfg.max_length * MAX_CHARS_PER_TOKEN
         shift = len(cfg.prefix)
-        words = [
-            not special and end > shift
-            for (_, end), special in zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
-        ]
-        if self._query_marker is not None and words:
-            words.insert(1, False)
-        if cfg.expand_to and self._mask_id is not None:
-            words += [False] * max(cfg.expand_to - len(words), 0)
-        return np.array(words, dtype=bool)
+        inputs = []
+        for encoding in self._query_tokenizer.encode_batch([cfg.prefix + t[:cap] for t in texts]):
+            ids = self._with_marker(np.array(encoding.ids, dtype=np.int64), self._query_marker)
+            pairs = zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
+            words = [not special and end > shift for (_, end), special in pairs]
+            if self._query_marker is not None and words:
+                words.insert(1, False)
+            attend = np.ones(len(ids), dtype=np.int64)
+            pad = max(cfg.expand_to - len(ids), 0) if cfg.expand_to and self._mask_id is not None else 0
+            if pad:
+                ids = np.concatenate([ids, np.full(pad, self._mask_id, dtype=np.int64)])
+                attend = np.concatenate([attend, np.full(pad, int(cfg.attend_to_expansion), dtype=np.int64)])
+                words += [False] * pad
+            inputs.append((ids, attend, np.array(words, dtype=bool)))
+        return inputs
 
     def _open_session(self, intra_op_threads: int) -> Any:
         import onnxruntime as ort
