@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ivf
+from . import segments
 from .clustering import plaid_centroid_count
 from .codecs import ResidualCodec, train_residual_codec
 from .config import BuildOptions, BuildRecord
@@ -184,5 +184,5 @@ def _reencode_all(
         n_stored += sum(e.n_tokens for e in encoded)
         if progress is not None:
             progress(len(chunk))
-    ivf.replace_all(store, cells)
+    segments.replace_all(store, cells)
     return n_stored

@@ -3,15 +3,17 @@
 Checks, in order: SQLite's page and index structure; the full-text index against
 the documents (FTS5's own check, on a writable index); documents, stored tokens
 and pooled vectors pair up one to one; the configuration and codec tables load
-and validate; every document's tokens decode (lengths, codes in range); and, on
-a built index, the stored inverted lists equal lists recomputed from the codes.
-Problems are reported, never repaired: ``optimize()`` rebuilds the lists, and a
-damaged file is restored from a copy.
+and validate; every document's tokens decode (lengths, codes in range); segments
+cover every document without overlapping, and tombstones name deleted documents
+of their own segment; and, on a built index, each segment's inverted lists equal
+lists recomputed from its documents' codes (tombstoned entries aside).
+Problems are reported, never repaired: a damaged file is restored from a copy.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -70,6 +72,8 @@ def check_index(store: Store) -> CheckReport:
             config, codec = loaded
             checks.append("every document's tokens decode")
             problems += _token_problems(store, codec)
+            checks.append("segments cover the documents; tombstones name deleted documents")
+            problems += _segment_problems(store)
             if codec.supports_pruning:
                 checks.append("inverted lists match the codes")
                 problems += _list_problems(store, codec, int(config.codec.n_centroids or 0))
@@ -99,18 +103,47 @@ def _token_problems(store: Store, codec: TokenCodec, limit: int = 20) -> list[st
     return problems
 
 
+def _segment_problems(store: Store) -> list[str]:
+    """Segments that overlap, documents outside every segment, tombstones of live documents."""
+    problems: list[str] = []
+    segments = store.segments()
+    for before, after in pairwise(segments):
+        if after.first_doc <= before.last_doc:
+            problems.append(f"segments {before.segment_id} and {after.segment_id} overlap")
+    outside = store.documents_outside_segments()
+    if outside:
+        problems.append(f"{outside} document(s) belong to no segment")
+    for segment in segments:
+        dead = store.tombstoned_doc_ids(segment.segment_id)
+        if dead.size and (dead.min() < segment.first_doc or dead.max() > segment.last_doc):
+            problems.append(f"segment {segment.segment_id}: a tombstone lies outside its range")
+        alive = store.documents_by_doc_ids(dead.tolist())
+        if alive:
+            problems.append(f"segment {segment.segment_id}: tombstoned doc_id {min(alive)} is still stored")
+        if store.count_documents(segment.first_doc, segment.last_doc) != segment.live:
+            problems.append(f"segment {segment.segment_id}: its live document count does not match the documents")
+    return problems
+
+
 def _list_problems(store: Store, codec: TokenCodec, n_centroids: int, limit: int = 20) -> list[str]:
-    """Centroids whose stored inverted list differs from the list recomputed from codes."""
-    try:
-        stored = decode_rows(store.ivf_rows(), n_centroids, store.max_doc_id())
-        want = group_by_centroid((int(row.doc_id), codec.cells(row)) for row in store.iter_codes())
-    except LateIntError as exc:
-        return [f"inverted lists: {exc}"]
-    problems = []
-    for centroid in range(n_centroids):
-        have = stored.values[stored.offsets[centroid] : stored.offsets[centroid + 1]]
-        if not np.array_equal(np.sort(have), np.sort(want.get(centroid, np.empty(0, np.int64)))):
-            problems.append(f"inverted list of centroid {centroid} does not match the stored codes")
-            if len(problems) >= limit:
-                break
+    """(Segment, centroid) pairs whose stored inverted list differs from the list recomputed
+    from the segment's codes (entries of the segment's tombstoned documents aside)."""
+    problems: list[str] = []
+    for segment in store.segments():
+        try:
+            stored = decode_rows(store.segment_list_rows(segment.segment_id), n_centroids, segment.last_doc)
+            codes = store.iter_codes(segment.first_doc, segment.last_doc)
+            want = group_by_centroid((int(row.doc_id), codec.cells(row)) for row in codes)
+        except LateIntError as exc:
+            return [f"inverted lists of segment {segment.segment_id}: {exc}"]
+        dead = store.tombstoned_doc_ids(segment.segment_id)
+        for centroid in range(n_centroids):
+            have = stored.values[stored.offsets[centroid] : stored.offsets[centroid + 1]]
+            have = have[~np.isin(have, dead)]
+            if not np.array_equal(np.sort(have), np.sort(want.get(centroid, np.empty(0, np.int64)))):
+                problems.append(
+                    f"inverted list of centroid {centroid} in segment {segment.segment_id} does not match the codes"
+                )
+                if len(problems) >= limit:
+                    return problems
     return problems

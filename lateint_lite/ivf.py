@@ -1,23 +1,21 @@
 """Inverted lists: for every centroid, the sorted ids of documents with a token there.
 
-Stored one row per centroid as LEB128 varints (count, then gaps between
-consecutive ids), about 1.5 bytes per entry instead of 4. Lists are rebuilt by
-``build()`` and patched when documents are added or deleted (:func:`add_documents`,
-:func:`remove_documents`, inside the write transaction): the touched rows
-are decoded, merged and re-encoded in a few vectorized passes, without a
-Python step per centroid.
+Stored one row per (segment, centroid) as LEB128 varints (count, then gaps
+between consecutive ids), about 1.5 bytes per entry instead of 4. A segment's
+lists are written once, when the segment is (:mod:`lateint_lite.segments`);
+merging segments concatenates their lists (:func:`merged`) in a few vectorized
+passes, without a Python step per centroid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import CorruptIndexError
 from .kernels import varint_decode_lists, varint_encode, varint_encode_lists
-from .store import Store
 
 
 @dataclass(frozen=True)
@@ -31,14 +29,23 @@ class InvertedLists:
     def n_centroids(self) -> int:
         return int(self.offsets.size - 1)
 
-    def to_positions(self, position_of: np.ndarray) -> InvertedLists:
-        """The same lists with doc ids replaced by positions in a token matrix."""
-        if self.values.size and int(self.values.max()) >= position_of.size:
+    def to_positions(self, position_of: np.ndarray, base: int = 0, dropped: np.ndarray | None = None) -> InvertedLists:
+        """The same lists with doc ids replaced by positions in a token matrix (``position_of``
+        is indexed by doc id - ``base``). Entries of ``dropped`` doc ids (tombstoned documents,
+        no longer stored) are left out; any other id without a position is damage."""
+        local = self.values - base
+        if local.size and (int(local.min()) < 0 or int(local.max()) >= position_of.size):
             raise CorruptIndexError("an inverted list names a document that does not exist")
-        positions = position_of[self.values]
-        if positions.size and int(positions.min()) < 0:
+        positions = position_of[local]
+        missing = positions < 0
+        if not missing.any():
+            return InvertedLists(offsets=self.offsets, values=positions.astype(np.int64))
+        if dropped is None or not np.isin(self.values[missing], dropped).all():
             raise CorruptIndexError("an inverted list names a document that does not exist")
-        return InvertedLists(offsets=self.offsets, values=positions.astype(np.int64))
+        rows = np.repeat(np.arange(self.n_centroids), np.diff(self.offsets))[~missing]
+        offsets = np.zeros(self.offsets.size, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=self.n_centroids), out=offsets[1:])
+        return InvertedLists(offsets=offsets, values=positions[~missing].astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -119,47 +126,19 @@ def decode_one(blob: bytes | None) -> np.ndarray:
     return varint_decode_lists([blob], np.iinfo(np.int64).max)[1]
 
 
-def patched(stored: Mapping[int, bytes], change: Postings, *, remove: bool) -> dict[int, bytes | None]:
-    """New blobs of the rows touched by ``change`` (added to, or removed from, ``stored``).
-
-    Rows that become empty map to None (delete the row).
-    """
-    blobs = [stored.get(c, EMPTY_LIST) for c in change.centroids.tolist()]
-    old_offsets, old_ids = varint_decode_lists(blobs, np.iinfo(np.int64).max)
-    n_rows = change.centroids.size
-    old_rows = np.repeat(np.arange(n_rows), np.diff(old_offsets))
-    new_rows = np.repeat(np.arange(n_rows), np.diff(change.lists.offsets))
-    if remove:
-        width = int(max(old_ids.max(initial=0), change.lists.values.max(initial=0))) + 1
-        gone = np.isin(old_rows * width + old_ids, new_rows * width + change.lists.values)
-        merged = _csr_from_pairs(old_rows[~gone], old_ids[~gone], n_rows)
-    else:
-        merged = _csr_from_pairs(
-            np.concatenate([old_rows, new_rows]), np.concatenate([old_ids, change.lists.values]), n_rows
-        )
-    encoded = varint_encode_lists(merged.offsets, merged.values)
-    sizes = np.diff(merged.offsets)
-    return {
-        c: (blob if size else None) for c, blob, size in zip(change.centroids.tolist(), encoded, sizes, strict=True)
-    }
-
-
-# -- maintenance of the stored lists (inside a write transaction) ------------------------
-
-
-def add_documents(store: Store, doc_cells: Iterable[tuple[int, np.ndarray]]) -> None:
-    """Merge new documents into the stored lists of their centroids."""
-    change = postings_of(doc_cells)
-    store.write_ivf_rows(patched(store.ivf_rows(change.centroids.tolist()), change, remove=False))
-
-
-def remove_documents(store: Store, doc_cells: Iterable[tuple[int, np.ndarray]]) -> None:
-    """Drop deleted documents from the stored lists of their centroids (emptied lists are deleted)."""
-    change = postings_of(doc_cells)
-    store.write_ivf_rows(patched(store.ivf_rows(change.centroids.tolist()), change, remove=True))
-
-
-def replace_all(store: Store, doc_cells: Iterable[tuple[int, np.ndarray]]) -> None:
-    """Replace every stored list with the lists of ``doc_cells`` (after a build, or to repair)."""
-    store.clear_ivf()
-    store.write_ivf_rows(dict(encode_postings(postings_of(doc_cells))))
+def merged(parts: Sequence[InvertedLists], dropped: np.ndarray) -> Postings:
+    """One set of lists from the lists of consecutive segments (``parts`` in doc id order, each
+    over all centroids), without the ``dropped`` (tombstoned) doc ids."""
+    n_rows = parts[0].n_centroids if parts else 0
+    rows = np.concatenate([np.repeat(np.arange(n_rows), np.diff(p.offsets)) for p in parts]) if parts else np.empty(0)
+    ids = np.concatenate([p.values for p in parts]) if parts else np.empty(0, np.int64)
+    keep = ~np.isin(ids, dropped)
+    rows, ids = rows[keep].astype(np.int64), ids[keep]
+    # each part is sorted by (row, id) and every id of a part is below the next part's ids, so
+    # a stable sort by row alone leaves each row's ids sorted
+    order = np.argsort(rows, kind="stable")
+    rows, ids = rows[order], ids[order]
+    centroids, counts = np.unique(rows, return_counts=True)
+    offsets = np.zeros(centroids.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return Postings(centroids.astype(np.int64), InvertedLists(offsets=offsets, values=ids.astype(np.int64)))

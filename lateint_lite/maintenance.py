@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from . import ivf
+from . import segments
 from .builder import BuildReport, build_codec
 from .config import BuildOptions, IndexConfig
 from .encoder import Encoder
@@ -56,6 +56,7 @@ class OptimizeReport:
     action: str  # "built", "retrained", "lists rebuilt" or "nothing to build"
     reason: str | None
     build: BuildReport | None
+    segments_before: int  # segments the documents were in; afterwards there is one
     file_bytes_before: int
     file_bytes_after: int
     compact_error: str | None = None
@@ -109,23 +110,24 @@ class Maintenance:
         lossy: bool = False,
         progress: ProgressArg = False,
     ) -> OptimizeReport:
-        """Build or retrain when due (or asked), else rebuild the lists; rebuild the full-text
-        index from the documents; then VACUUM."""
+        """Build or retrain when due (or asked), else make every document one segment whose lists
+        are recomputed from the codes (merges segments, drops tombstones, repairs damaged lists);
+        rebuild the full-text index; then VACUUM."""
         with self._store.write():
             config = self._cache.config()
             n_docs, n_tokens = self._store.counts()
+            n_segments = len(self._store.segments())
             reason = "asked" if retrain else staleness(config, n_tokens)
             build: BuildReport | None = None
             if n_docs and reason is not None:
                 action = "retrained" if config.is_built else "built"
                 seed = config.build.seed if config.build else BuildOptions.seed
                 build = self._build(BuildOptions.like(config.codec, seed), progress, vectors, lossy)
-            elif config.is_built:
-                codec = self._cache.current().codec
-                ivf.replace_all(self._store, ((row.doc_id, codec.cells(row)) for row in self._store.iter_codes()))
-                action = "lists rebuilt"
             else:
-                action = "nothing to build"
+                codec = self._cache.current().codec
+                cells = ((row.doc_id, codec.cells(row)) for row in self._store.iter_codes())
+                segments.replace_all(self._store, cells if codec.supports_pruning else None)
+                action = "lists rebuilt" if codec.supports_pruning else "nothing to build"
             self._store.rebuild_fts()
         before = self._store.storage_bytes()["file"]
         _, error = self._compact()
@@ -135,6 +137,7 @@ class Maintenance:
             action=action,
             reason=reason if build is not None else None,
             build=build,
+            segments_before=n_segments,
             file_bytes_before=before,
             file_bytes_after=self._store.storage_bytes()["file"],
             compact_error=error,

@@ -98,7 +98,13 @@ def _v3_to_v4(store: Store) -> None:
     store.migrate_v3_to_v4()
 
 
-MIGRATIONS: dict[int, Callable[[Store], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(store: Store) -> None:
+    # the whole file becomes one segment holding the old lists (patched on every delete, so
+    # they name no deleted document and need no tombstones)
+    store.migrate_v4_to_v5()
+
+
+MIGRATIONS: dict[int, Callable[[Store], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def migrate(store: Store) -> list[int]:

@@ -29,7 +29,7 @@ Two changes to PLAID adapt stages 3 and 5 to the collection and the query
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,49 +88,81 @@ class PruningParams:
 
 
 def exhaustive_search(
-    codec: TokenCodec, query: PreparedQuery, tokens: StoredTokens, k: int, allowed: np.ndarray | None = None
+    codec: TokenCodec, query: PreparedQuery, parts: Sequence[tuple[StoredTokens, np.ndarray | None]], k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact MaxSim against every document (or the ``allowed`` positions): (doc_ids, scores)."""
-    positions = None if allowed is None else np.flatnonzero(allowed)
-    scores = codec.score(query, tokens, positions)
-    best = top_k(scores, k)
-    chosen = best if positions is None else positions[best]
-    return tokens.doc_ids[chosen], scores[best]
+    """Exact MaxSim against every document of every part (a segment's tokens, with a boolean
+    mask of the positions to score, or None for all): (doc_ids, scores), best first."""
+    ids: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    for tokens, allowed in parts:
+        positions = None if allowed is None else np.flatnonzero(allowed)
+        if positions is not None and positions.size == 0:
+            continue
+        scores.append(codec.score(query, tokens, positions))
+        ids.append(tokens.doc_ids if positions is None else tokens.doc_ids[positions])
+    if not scores:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    all_scores = np.concatenate(scores)
+    best = top_k(all_scores, k)
+    return np.concatenate(ids)[best], all_scores[best]
 
 
 def plaid_search(
     codec: TokenCodec,
     query: PreparedQuery,
-    pruning: PruningIndex,
+    parts: Sequence[tuple[PruningIndex, np.ndarray | None]],
     k: int,
     params: PruningParams,
     fetch_rows: Callable[[np.ndarray], StoredTokens],
-    allowed: np.ndarray | None = None,
+    filtered: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pruned search: (doc_ids, scores), best first. ``pruning.lists`` hold positions in ``pruning.codes``.
+    """Pruned search over segments: (doc_ids, scores), best first.
 
-    ``codec`` must support pruning (centroids and lists). ``allowed`` (a
-    boolean mask over positions) restricts candidates to documents that pass a
-    filter; when the lists yield fewer allowed candidates than the rerank needs,
-    every allowed document becomes a candidate, so a selective filter still
-    returns k results whenever k documents match.
+    Each part is one segment's pruning data (``lists`` hold positions in its ``codes``) and a
+    boolean mask over its positions (documents not deleted, and passing a filter), or None.
+    Stages 1-2 are shared; candidates of all segments then compete for the same ``ndocs``
+    and the same rerank, in doc id order, so segments answer exactly as one index holding
+    the same codes and lists would. With ``filtered`` (the masks hold a filter), when the
+    lists yield fewer candidates than the rerank needs, every allowed document becomes a
+    candidate, so a selective filter still returns k results whenever k documents match.
     """
-    codes, lists = pruning.codes, pruning.lists
     scores_t = codec.centroid_scores(query)
     cells, keep = select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
-    candidates = gather_candidates(cells, lists.offsets, lists.values, codes.n_docs)
-    if allowed is not None:
-        candidates = candidates[allowed[candidates]]
-        if candidates.size < rerank_batch(k):
-            candidates = np.flatnonzero(allowed)
-    if candidates.size == 0:
+    found = [_candidates(cells, pruning, mask) for pruning, mask in parts]
+    if filtered and sum(c.size for c in found) < rerank_batch(k):
+        found = [np.flatnonzero(mask) if mask is not None else np.arange(p.codes.n_docs) for p, mask in parts]
+    segment_of = np.repeat(np.arange(len(parts)), [c.size for c in found])
+    if segment_of.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32)
-    pruned = centroid_maxsim(scores_t, codes.codes, codes.offsets, candidates, keep, trusted=True)
-    candidates = candidates[top_k(pruned, params.ndocs)]
-    approx = centroid_maxsim(scores_t, codes.codes, codes.offsets, candidates, None, trusted=True)
-    order = top_k(approx, candidates.size)
+    positions = np.concatenate(found)
+    doc_ids = np.concatenate([p.codes.doc_ids[c] for (p, _), c in zip(parts, found, strict=True)])
+    pruned = np.concatenate([_centroid_scores(scores_t, p, c, keep) for (p, _), c in zip(parts, found, strict=True)])
+    chosen = top_k(pruned, params.ndocs)
+    approx = np.empty(chosen.size, dtype=np.float32)
+    for s, (pruning, _) in enumerate(parts):
+        mine = np.flatnonzero(segment_of[chosen] == s)
+        if mine.size:
+            approx[mine] = _centroid_scores(scores_t, pruning, positions[chosen[mine]], None)
+    order = top_k(approx, approx.size)
     first = max(rerank_batch(k), params.ndocs // 8)
-    return progressive_rerank(codec, query, codes.doc_ids[candidates[order]], approx[order], k, fetch_rows, first)
+    return progressive_rerank(codec, query, doc_ids[chosen[order]], approx[order], k, fetch_rows, first)
+
+
+def _candidates(cells: np.ndarray, pruning: PruningIndex, mask: np.ndarray | None) -> np.ndarray:
+    """Sorted positions of one segment listed under any of ``cells`` (and allowed by ``mask``)."""
+    lists = pruning.lists
+    found = gather_candidates(cells, lists.offsets, lists.values, pruning.codes.n_docs)
+    return found if mask is None else found[mask[found]]
+
+
+def _centroid_scores(
+    scores_t: np.ndarray, pruning: PruningIndex, positions: np.ndarray, keep: np.ndarray | None
+) -> np.ndarray:
+    """Centroid-only MaxSim of one segment's documents at ``positions``."""
+    if positions.size == 0:
+        return np.empty(0, dtype=np.float32)
+    codes = pruning.codes
+    return centroid_maxsim(scores_t, codes.codes, codes.offsets, positions, keep, trusted=True)
 
 
 def kept_threshold(scores_t: np.ndarray, threshold: float) -> float:

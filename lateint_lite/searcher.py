@@ -12,10 +12,11 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
+from typing import Any
 
 import numpy as np
 
-from .codecs import PreparedQuery, StoredTokens, quantize_unit_int8
+from .codecs import PreparedQuery, PruningIndex, Resident, StoredTokens, quantize_unit_int8
 from .documents import Hit
 from .encoder import Encoder, l2_normalize
 from .errors import CorruptIndexError, DocumentNotFoundError, EmptyIndexError
@@ -35,7 +36,7 @@ from .lexical import fts5_query
 from .passages import read_lengths
 from .requests import SearchRequest
 from .search import exhaustive_search, plaid_search, top_k
-from .state import StateCache
+from .state import LoadedSegment, StateCache
 from .store import Store
 
 Ranking = list[tuple[int, float]]
@@ -133,18 +134,18 @@ class Searcher:
         codec = state.codec
         allowed_ids = self._store.filtered_doc_ids(request.conditions) if request.conditions else None
         prepared = codec.prepare(query)
-        if request.exact or resident.pruning is None:
-            tokens = resident.tokens if resident.tokens is not None else self._cache.all_tokens()
-            mask = None if allowed_ids is None else np.isin(tokens.doc_ids, allowed_ids)
-            doc_ids, scores = exhaustive_search(codec, prepared, tokens, k, mask)
+        if request.exact or not codec.supports_pruning:
+            segments = self._cache.all_tokens() if codec.supports_pruning else resident
+            parts = [(_tokens_of(s.data), _mask(s, allowed_ids)) for s in segments.segments]
+            doc_ids, scores = exhaustive_search(codec, prepared, parts, k)
         else:
-            pruning = resident.pruning
-            mask = None if allowed_ids is None else np.isin(pruning.codes.doc_ids, allowed_ids)
+            pruning = [(_pruning_of(s.data), _mask(s, allowed_ids)) for s in resident.segments]
 
             def fetch(doc_ids: np.ndarray) -> StoredTokens:
                 return codec.read_rows(self._store.token_payloads(doc_ids.tolist()))
 
-            doc_ids, scores = plaid_search(codec, prepared, pruning, k, request.params, fetch, mask)
+            filtered = allowed_ids is not None
+            doc_ids, scores = plaid_search(codec, prepared, pruning, k, request.params, fetch, filtered)
         return list(zip(doc_ids.tolist(), scores.tolist(), strict=True)), prepared
 
     def _bm25(self, text: str, k: int, conditions: tuple[Clause, ...]) -> Ranking:
@@ -225,3 +226,25 @@ class Searcher:
     def _require_documents(self) -> None:
         if not self._store.has_documents():
             raise EmptyIndexError(f"{self._store.path}: the index holds no documents")
+
+
+def _mask(segment: LoadedSegment[Any], allowed_ids: np.ndarray | None) -> np.ndarray | None:
+    """Which positions of a segment a search may return: not deleted, and passing the filter
+    (``allowed_ids``; None: no filter); None when that is all of them."""
+    if allowed_ids is None:
+        return segment.live
+    allowed = np.isin(segment.doc_ids, allowed_ids)
+    return allowed if segment.live is None else allowed & segment.live
+
+
+def _tokens_of(data: Resident | StoredTokens) -> StoredTokens:
+    tokens = data.tokens if isinstance(data, Resident) else data
+    if tokens is None:
+        raise TypeError("segment data holds no tokens")
+    return tokens
+
+
+def _pruning_of(data: Resident) -> PruningIndex:
+    if data.pruning is None:
+        raise TypeError("segment data holds no pruning index")
+    return data.pruning

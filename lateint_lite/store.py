@@ -53,12 +53,49 @@ CACHE_KIB = 64 * 1024
 PARAM_CHUNK = 900
 
 #: Every table of the current schema (virtual tables included).
-TABLES = ("meta", "documents", "doc_tokens", "codec_arrays", "ivf", "doc_vectors", "centroids", "documents_fts")
+TABLES = (
+    "meta",
+    "documents",
+    "doc_tokens",
+    "codec_arrays",
+    "segments",
+    "segment_lists",
+    "tombstones",
+    "doc_vectors",
+    "centroids",
+    "documents_fts",
+)
 
 #: A document's stored tokens, as read into a TokenRow.
 _TOKEN_COLUMNS = "d.doc_id, d.n_tokens, CAST(t.codes AS BLOB), CAST(t.payload AS BLOB), CAST(t.passages AS BLOB)"
 #: FROM/WHERE of the documents that have no row in doc_tokens (damage: every document has one).
 _DOCUMENTS_WITHOUT_TOKENS = "FROM documents d WHERE NOT EXISTS (SELECT 1 FROM doc_tokens t WHERE t.doc_id = d.doc_id)"
+
+#: Schema 5: segments (each write's documents, a doc_id range), their inverted lists, tombstones.
+_SEGMENT_TABLES = """
+CREATE TABLE segments(
+    segment_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    first_doc  INTEGER NOT NULL,
+    last_doc   INTEGER NOT NULL CHECK (last_doc >= first_doc),
+    n_docs     INTEGER NOT NULL CHECK (n_docs > 0),
+    created_at REAL NOT NULL
+);
+
+CREATE TABLE segment_lists(
+    segment_id  INTEGER NOT NULL,
+    centroid_id INTEGER NOT NULL,
+    doc_ids     BLOB NOT NULL,
+    PRIMARY KEY (segment_id, centroid_id)
+);
+
+CREATE TABLE tombstones(
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    segment_id INTEGER NOT NULL,
+    doc_id     INTEGER NOT NULL
+);
+
+CREATE INDEX tombstones_by_segment ON tombstones(segment_id, doc_id);
+"""
 
 _SCHEMA = """
 CREATE TABLE meta(
@@ -90,10 +127,7 @@ CREATE TABLE codec_arrays(
     data  BLOB NOT NULL
 ) WITHOUT ROWID;
 
-CREATE TABLE ivf(
-    centroid_id INTEGER PRIMARY KEY,
-    doc_ids     BLOB NOT NULL
-);
+{segments}
 
 CREATE VIRTUAL TABLE doc_vectors USING vec0(embedding int8[{dim}] distance_metric=cosine);
 
@@ -136,6 +170,21 @@ class TokenRow(NamedTuple):
     codes: bytes | None
     payload: bytes
     passages: bytes | None = None  # uint32 token count per passage; None: one passage
+
+
+class SegmentRow(NamedTuple):
+    """One segment as stored: the doc_id range its documents hold, how many were written into it,
+    and how many of those are deleted (tombstoned) since."""
+
+    segment_id: int
+    first_doc: int
+    last_doc: int
+    n_docs: int
+    tombstones: int = 0
+
+    @property
+    def live(self) -> int:
+        return self.n_docs - self.tombstones
 
 
 class CodesRow(NamedTuple):
@@ -406,7 +455,7 @@ class Store:
             raise LateIntError(f"{self.path}: already initialized")
         self._conn.execute("PRAGMA journal_mode=WAL")
         with self.write():
-            self._conn.execute(_SCHEMA.format(dim=int(dim)))
+            self._conn.execute(_SCHEMA.format(dim=int(dim), segments=_SEGMENT_TABLES))
             self._put_meta({**meta, CONFIG_KEY: config_json})
             self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             self._set_user_version(SCHEMA_VERSION)
@@ -434,6 +483,21 @@ class Store:
         """Schema 4: ``doc_tokens.passages`` (passage token counts; NULL: one passage). Inside :meth:`write`."""
         self._conn.execute("ALTER TABLE doc_tokens ADD COLUMN passages BLOB")
         self._set_user_version(4)
+
+    def migrate_v4_to_v5(self) -> None:
+        """Schema 5: segments, per-segment inverted lists and tombstones replace the one ``ivf``
+        table; every existing document becomes one segment holding the old lists. Inside :meth:`write`."""
+        self._conn.execute(_SEGMENT_TABLES)
+        if self.has_documents():
+            first, last, n_docs = self._one("SELECT min(doc_id), max(doc_id), count(*) FROM documents")
+            segment_id = self.add_segment(int(first), int(last), int(n_docs))
+            self._conn.execute(
+                "INSERT INTO segment_lists(segment_id, centroid_id, doc_ids) "
+                "SELECT ?, centroid_id, CAST(doc_ids AS BLOB) FROM ivf",
+                (segment_id,),
+            )
+        self._conn.execute("DROP TABLE ivf")
+        self._set_user_version(5)
 
     def mark_current(self) -> None:
         """Record that the file was brought to the current schema (after a migration)."""
@@ -475,16 +539,28 @@ class Store:
             )
         return found
 
+    def next_doc_id(self) -> int:
+        """The doc_id the next inserted document gets: above every stored document and every
+        segment's range, so a new document never falls into an existing segment."""
+        return 1 + int(
+            self._scalar(
+                "SELECT max(coalesce((SELECT max(doc_id) FROM documents), 0), "
+                "coalesce((SELECT max(last_doc) FROM segments), 0))"
+            )
+        )
+
     def insert_documents(self, docs: Iterable[NewDocument]) -> list[int]:
-        """Insert documents with their token payload and pooled vector; inside :meth:`write`."""
+        """Insert documents with their token payload and pooled vector, under consecutive new
+        doc_ids (:meth:`next_doc_id` on); inside :meth:`write`."""
         now = time.time()
         ids: list[int] = []
+        doc_id = self.next_doc_id()
         for doc in docs:
             self._conn.execute(
-                "INSERT INTO documents(ext_id, text, meta, n_tokens, added_at, origin) VALUES (?, ?, ?, ?, ?, ?)",
-                (doc.ext_id, doc.text, doc.meta_json, doc.n_tokens, now, doc.origin),
+                "INSERT INTO documents(doc_id, ext_id, text, meta, n_tokens, added_at, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, doc.ext_id, doc.text, doc.meta_json, doc.n_tokens, now, doc.origin),
             )
-            doc_id = self._conn.last_insert_rowid()
             self._conn.execute(
                 "INSERT INTO doc_tokens(doc_id, codes, payload, passages) VALUES (?, ?, ?, ?)",
                 (doc_id, doc.codes, doc.payload, doc.passages),
@@ -493,6 +569,7 @@ class Store:
                 "INSERT INTO doc_vectors(rowid, embedding) VALUES (?, vec_int8(?))", (doc_id, doc.pooled)
             )
             ids.append(doc_id)
+            doc_id += 1
         return ids
 
     def delete_documents(self, ext_ids: Sequence[str]) -> list[int]:
@@ -556,12 +633,18 @@ class Store:
         """How many documents are stored as more than one passage."""
         return int(self._one("SELECT count(*) FROM doc_tokens WHERE passages IS NOT NULL")[0])
 
-    def iter_token_payloads(self) -> Iterator[TokenRow]:
-        """Stored tokens of every document, by doc_id."""
+    def iter_token_payloads(self, first: int = 0, last: int = 2**62) -> Iterator[TokenRow]:
+        """Stored tokens of every document (with doc_id in first..last), by doc_id."""
         for row in self._conn.execute(
-            f"SELECT {_TOKEN_COLUMNS} FROM documents d JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
+            f"SELECT {_TOKEN_COLUMNS} FROM documents d JOIN doc_tokens t ON t.doc_id = d.doc_id "
+            "WHERE d.doc_id BETWEEN ? AND ? ORDER BY d.doc_id",
+            (int(first), int(last)),
         ):
             yield TokenRow(*row)
+
+    def count_documents(self, first: int, last: int) -> int:
+        """How many documents have a doc_id in first..last."""
+        return int(self._scalar("SELECT count(*) FROM documents WHERE doc_id BETWEEN ? AND ?", (first, last)))
 
     def token_payloads(self, doc_ids: Sequence[int]) -> Iterator[TokenRow]:
         """Stored tokens of the given documents, in one batched query per chunk."""
@@ -699,11 +782,12 @@ class Store:
             [(r.codes, r.payload, r.passages, r.doc_id) for r in rows],
         )
 
-    def iter_codes(self) -> Iterator[CodesRow]:
-        """Centroid codes of every document, by doc_id."""
+    def iter_codes(self, first: int = 0, last: int = 2**62) -> Iterator[CodesRow]:
+        """Centroid codes of every document (with doc_id in first..last), by doc_id."""
         for row in self._conn.execute(
             "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB) FROM documents d "
-            "JOIN doc_tokens t ON t.doc_id = d.doc_id ORDER BY d.doc_id"
+            "JOIN doc_tokens t ON t.doc_id = d.doc_id WHERE d.doc_id BETWEEN ? AND ? ORDER BY d.doc_id",
+            (int(first), int(last)),
         ):
             yield CodesRow(*row)
 
@@ -772,32 +856,86 @@ class Store:
     def max_doc_id(self) -> int:
         return int(self._scalar("SELECT coalesce(max(doc_id), 0) FROM documents"))
 
-    def ivf_rows(self, centroid_ids: Sequence[int] | None = None) -> dict[int, bytes]:
-        """centroid_id -> list blob, for the given centroids (default: all)."""
-        if centroid_ids is None:
-            return {int(c): b for c, b in self._conn.execute("SELECT centroid_id, CAST(doc_ids AS BLOB) FROM ivf")}
-        rows: dict[int, bytes] = {}
-        for chunk in _chunks([int(c) for c in centroid_ids]):
-            marks = ",".join("?" * len(chunk))
-            rows.update(
-                (int(c), b)
-                for c, b in self._conn.execute(
-                    f"SELECT centroid_id, CAST(doc_ids AS BLOB) FROM ivf WHERE centroid_id IN ({marks})", chunk
-                )
-            )
-        return rows
+    # -- segments, their inverted lists, tombstones ------------------------------------------
 
-    def write_ivf_rows(self, rows: dict[int, bytes | None]) -> None:
-        """Upsert list blobs; None deletes the row. Inside :meth:`write`."""
-        self._conn.executemany("DELETE FROM ivf WHERE centroid_id = ?", [(c,) for c, b in rows.items() if b is None])
+    def segments(self) -> list[SegmentRow]:
+        """Every segment, by first doc_id, with how many of its documents are tombstoned."""
+        return [
+            SegmentRow(*map(int, r))
+            for r in self._conn.execute(
+                "SELECT s.segment_id, s.first_doc, s.last_doc, s.n_docs, "
+                "(SELECT count(*) FROM tombstones t WHERE t.segment_id = s.segment_id) "
+                "FROM segments s ORDER BY s.first_doc"
+            )
+        ]
+
+    def add_segment(self, first: int, last: int, n_docs: int) -> int:
+        """Record a segment (doc_ids first..last, ``n_docs`` documents); its new id. Inside :meth:`write`."""
+        self._conn.execute(
+            "INSERT INTO segments(first_doc, last_doc, n_docs, created_at) VALUES (?, ?, ?, ?)",
+            (int(first), int(last), int(n_docs), time.time()),
+        )
+        return int(self._conn.last_insert_rowid())
+
+    def delete_segments(self, segment_ids: Sequence[int]) -> None:
+        """Drop segments with their lists and tombstones; inside :meth:`write`."""
+        ids = [(int(s),) for s in segment_ids]
+        for table in ("segment_lists", "tombstones", "segments"):
+            self._conn.executemany(f"DELETE FROM {table} WHERE segment_id = ?", ids)
+
+    def clear_segments(self) -> None:
+        """Drop every segment, list and tombstone (a build writes them anew); inside :meth:`write`."""
+        for table in ("segment_lists", "tombstones", "segments"):
+            self._conn.execute(f"DELETE FROM {table}")
+
+    def segment_list_rows(self, segment_id: int) -> dict[int, bytes]:
+        """centroid_id -> list blob of one segment."""
+        return {
+            int(c): b
+            for c, b in self._conn.execute(
+                "SELECT centroid_id, CAST(doc_ids AS BLOB) FROM segment_lists WHERE segment_id = ?", (int(segment_id),)
+            )
+        }
+
+    def write_segment_lists(self, segment_id: int, rows: dict[int, bytes]) -> None:
+        """Store a new segment's list blobs; inside :meth:`write`."""
         self._conn.executemany(
-            "INSERT INTO ivf(centroid_id, doc_ids) VALUES (?, ?) "
-            "ON CONFLICT(centroid_id) DO UPDATE SET doc_ids = excluded.doc_ids",
-            [(c, b) for c, b in rows.items() if b is not None],
+            "INSERT INTO segment_lists(segment_id, centroid_id, doc_ids) VALUES (?, ?, ?)",
+            [(int(segment_id), int(c), b) for c, b in rows.items()],
         )
 
-    def clear_ivf(self) -> None:
-        self._conn.execute("DELETE FROM ivf")
+    def add_tombstones(self, marks: Iterable[tuple[int, int]]) -> None:
+        """Record (segment_id, doc_id) of deleted documents; inside :meth:`write`."""
+        self._conn.executemany("INSERT INTO tombstones(segment_id, doc_id) VALUES (?, ?)", list(marks))
+
+    def tombstones_since(self, seq: int) -> list[tuple[int, int, int]]:
+        """(seq, segment_id, doc_id) of every tombstone after ``seq``, in order."""
+        return [
+            (int(q), int(s), int(d))
+            for q, s, d in self._conn.execute(
+                "SELECT seq, segment_id, doc_id FROM tombstones WHERE seq > ? ORDER BY seq", (int(seq),)
+            )
+        ]
+
+    def tombstoned_doc_ids(self, segment_id: int) -> np.ndarray:
+        """Sorted doc_ids tombstoned in one segment."""
+        rows = self._conn.execute(
+            "SELECT doc_id FROM tombstones WHERE segment_id = ? ORDER BY doc_id", (int(segment_id),)
+        )
+        return np.asarray([int(r[0]) for r in rows], dtype=np.int64)
+
+    def tombstone_mark(self) -> int:
+        """The newest tombstone's seq (0 when there is none): readers ask for what came after it."""
+        return int(self._scalar("SELECT coalesce(max(seq), 0) FROM tombstones"))
+
+    def documents_outside_segments(self) -> int:
+        """How many documents no segment's range covers (damage: every document has a segment)."""
+        return int(
+            self._scalar(
+                "SELECT count(*) FROM documents d WHERE NOT EXISTS "
+                "(SELECT 1 FROM segments s WHERE d.doc_id BETWEEN s.first_doc AND s.last_doc)"
+            )
+        )
 
     # -- sizes ----------------------------------------------------------------------
 
@@ -805,7 +943,7 @@ class Store:
         """Bytes of token payload, codes, text and inverted lists, plus the file's page total."""
         row = self._one("SELECT coalesce(sum(length(payload)), 0), coalesce(sum(length(codes)), 0) FROM doc_tokens")
         text = self._scalar("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM documents")
-        ivf = self._scalar("SELECT coalesce(sum(length(doc_ids)), 0) FROM ivf")
+        ivf = self._scalar("SELECT coalesce(sum(length(doc_ids)), 0) FROM segment_lists")
         pages = self._scalar("PRAGMA page_count") * self._scalar("PRAGMA page_size")
         free = self._scalar("PRAGMA freelist_count") * self._scalar("PRAGMA page_size")
         return {

@@ -4,13 +4,15 @@ A write validates every document first (nothing is read or written for bad
 input), encodes them into a temporary staging file
 (:class:`~lateint_lite.staging.StagedDocuments`) without any lock, and only then
 holds one ``BEGIN IMMEDIATE`` transaction while it inserts in chunks: text,
-metadata, token payload (through the codec current at that moment), inverted-list
-entries, full-text entry, pooled vector, and the document's origin (encoded from
-its text, or precomputed vectors) that rebuilds need. Another writer waits for
-the SQL, not for the encoding. Any failure rolls back the whole call. Vectors are
-rounded through int8 first (``codecs.canonical``), the precision every build
-starts from. An ``add`` of ids that already exist is refused before encoding
-(and checked again under the lock).
+metadata, token payload (through the codec current at that moment), full-text
+entry, pooled vector, and the document's origin (encoded from its text, or
+precomputed vectors) that rebuilds need. The new documents become a segment
+whose inverted lists are written once (:mod:`lateint_lite.segments`); deletes
+and the replaced documents of an upsert become tombstones; then the merge policy
+runs. Another writer waits for the SQL, not for the encoding. Any failure rolls
+back the whole call. Vectors are rounded through int8 first
+(``codecs.canonical``), the precision every build starts from. An ``add`` of ids
+that already exist is refused before encoding (and checked again under the lock).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ivf
+from . import segments
 from .codecs import TokenCodec, quantize_unit_int8
 from .encoder import Encoder
 from .errors import DocumentNotFoundError, DuplicateIdError
@@ -36,9 +38,6 @@ from .store import ORIGIN_TEXT, ORIGIN_VECTORS, NewDocument, Store
 
 #: Documents encoded and inserted per step of a write (memory per step, not per call).
 WRITE_CHUNK = 64
-#: New documents whose inverted-list entries are merged into the stored lists at once: each merge
-#: rewrites every list it touches, so merging per 64-document chunk rewrote most lists 64x as often.
-LIST_MERGE_DOCS = 8192
 
 
 class Writer:
@@ -75,17 +74,14 @@ class Writer:
                 taken = self._store.existing_ext_ids([item.id for item in items])
                 if not replace:
                     self._refuse_taken(taken)
-                self._remove(state.codec, [i.id for i in items if i.id in taken])
-                pending: list[tuple[int, np.ndarray]] = []  # list entries not yet merged
+                self._remove([i.id for i in items if i.id in taken])
+                segment = _NewSegment(self._store, state.codec)
                 for start in range(0, len(items), step):
                     chunk = items[start : start + step]
                     vectors = [staged.get(i) for i in range(start, start + len(chunk))]
-                    pending.extend(self._insert(state.codec, state.config.pool_factor, chunk, vectors))
-                    if len(pending) >= LIST_MERGE_DOCS:
-                        ivf.add_documents(self._store, pending)
-                        pending = []
-                if pending:
-                    ivf.add_documents(self._store, pending)
+                    segment.extend(self._insert(state.codec, state.config.pool_factor, chunk, vectors))
+                segment.close()
+                segments.merge_due(self._store, state.codec.n_centroids)
                 self._store.set_meta({"updated_at": str(time.time())})
         return [item.id for item in items]
 
@@ -104,7 +100,7 @@ class Writer:
             missing = [i for i in wanted if i not in present]
             if missing and not missing_ok:
                 raise DocumentNotFoundError(f"{len(missing)} id(s) not in the index, e.g. {missing[0]!r}")
-            removed = self._remove(self._cache.current().codec, [i for i in wanted if i in present])
+            removed = self._remove([i for i in wanted if i in present])
             self._store.set_meta({"updated_at": str(time.time())})
         return removed
 
@@ -124,9 +120,9 @@ class Writer:
 
     def _insert(
         self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[DocumentTokens]
-    ) -> list[tuple[int, np.ndarray]]:
-        """Write one chunk; returns its (doc_id, cells) inverted-list entries when the codec keeps
-        lists (the caller merges them into the stored lists)."""
+    ) -> list[tuple[int, np.ndarray | None]]:
+        """Write one chunk; returns each new document's (doc_id, centroid ids it is listed
+        under, or None when the codec keeps no lists)."""
         pooled = pool_vectors(full, pool)
         encoded = codec.encode([doc.vectors for doc in pooled])
         rows = [
@@ -144,13 +140,35 @@ class Writer:
             for item, original, doc, stored in zip(chunk, full, pooled, encoded, strict=True)
         ]
         doc_ids = self._store.insert_documents(rows)
-        return [(d, e.cells) for d, e in zip(doc_ids, encoded, strict=True) if e.cells is not None]
+        return [(d, e.cells) for d, e in zip(doc_ids, encoded, strict=True)]
 
-    def _remove(self, codec: TokenCodec, ext_ids: list[str]) -> int:
-        """Delete existing documents and their list entries; inside a write."""
+    def _remove(self, ext_ids: list[str]) -> int:
+        """Delete existing documents, leaving tombstones in their segments; inside a write."""
         if not ext_ids:
             return 0
-        if codec.supports_pruning:
-            doc_ids = [r.doc_id for r in self._store.documents_by_ext_ids(ext_ids)]
-            ivf.remove_documents(self._store, [(row.doc_id, codec.cells(row)) for row in self._store.codes_of(doc_ids)])
-        return len(self._store.delete_documents(ext_ids))
+        removed = self._store.delete_documents(ext_ids)
+        segments.tombstone(self._store, removed)
+        return len(removed)
+
+
+class _NewSegment:
+    """The documents one write inserts, recorded as segments of at most
+    ``segments.SEGMENT_MAX_DOCS`` documents each (bounds the list entries held in memory)."""
+
+    def __init__(self, store: Store, codec: TokenCodec) -> None:
+        self._store = store
+        self._lists = codec.supports_pruning
+        self._docs: list[tuple[int, np.ndarray | None]] = []
+
+    def extend(self, docs: list[tuple[int, np.ndarray | None]]) -> None:
+        self._docs.extend(docs)
+        if len(self._docs) >= segments.SEGMENT_MAX_DOCS:
+            self.close()
+
+    def close(self) -> None:
+        """Write the documents collected so far as one segment with its lists."""
+        if not self._docs:
+            return
+        cells = [(d, c) for d, c in self._docs if c is not None] if self._lists else None
+        segments.append(self._store, [d for d, _ in self._docs], cells)
+        self._docs = []

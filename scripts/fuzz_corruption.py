@@ -134,7 +134,21 @@ def mutate(path: Path, mutation: str, rng: np.random.Generator) -> str:
             f.truncate(cut)
         return f"truncated to {cut} of {size} bytes"
     if mutation == "drop_rows":
-        table = str(rng.choice(["documents", "doc_tokens", "ivf", "doc_vectors", "codec_arrays", "meta", "centroids"]))
+        table = str(
+            rng.choice(
+                [
+                    "documents",
+                    "doc_tokens",
+                    "segment_lists",
+                    "segments",
+                    "tombstones",
+                    "doc_vectors",
+                    "codec_arrays",
+                    "meta",
+                    "centroids",
+                ]
+            )
+        )
         key = "rowid" if table in ("doc_vectors", "centroids") else None
         where = f"{key or 'rowid'} % {int(rng.integers(2, 9))} = {int(rng.integers(0, 2))}"
         if table in ("codec_arrays", "meta"):
@@ -142,7 +156,11 @@ def mutate(path: Path, mutation: str, rng: np.random.Generator) -> str:
         _sql(path, [(f"DELETE FROM {table} WHERE {where}", ())])
         return f"rows deleted from {table} where {where}"
     if mutation == "drop_table":
-        table = str(rng.choice(["documents_fts", "ivf", "doc_vectors", "codec_arrays", "doc_tokens", "centroids"]))
+        table = str(
+            rng.choice(
+                ["documents_fts", "segment_lists", "segments", "doc_vectors", "codec_arrays", "doc_tokens", "centroids"]
+            )
+        )
         _sql(path, [(f"DROP TABLE {table}", ())])
         return f"table {table} dropped"
     if mutation == "tamper_meta":

@@ -47,8 +47,14 @@ def built(index_path):
 
 
 def stored_lists(idx):
+    """Every segment's stored lists, tombstoned entries left out, as one centroid -> ids map."""
     store = idx._store
-    return {c: ivf.decode_one(b).tolist() for c, b in store.ivf_rows().items()}
+    lists: dict[int, list[int]] = {}
+    for segment in store.segments():
+        dead = set(store.tombstoned_doc_ids(segment.segment_id).tolist())
+        for c, blob in store.segment_list_rows(segment.segment_id).items():
+            lists.setdefault(c, []).extend(d for d in ivf.decode_one(blob).tolist() if d not in dead)
+    return {c: sorted(ids) for c, ids in lists.items() if ids}
 
 
 def lists_from_codes(idx):
@@ -149,7 +155,7 @@ def test_failed_build_leaves_the_index_unbuilt(index_path, monkeypatch):
         assert isinstance(caught.value.__cause__, RuntimeError)
         assert not idx.is_built
         assert [h.id for h in idx.search_vectors(query, k=5)] == before
-        assert idx._store.ivf_rows() == {}
+        assert [idx._store.segment_list_rows(s.segment_id) for s in idx._store.segments()] == [{}]
 
 
 def test_auto_build_after_enough_tokens(index_path, monkeypatch):
@@ -194,7 +200,7 @@ def test_search_parameters_are_validated(built):
 @pytest.mark.parametrize(
     "damage",
     [
-        "UPDATE ivf SET doc_ids = x'05ff' WHERE centroid_id = (SELECT min(centroid_id) FROM ivf)",
+        "UPDATE segment_lists SET doc_ids = x'05ff' WHERE centroid_id = (SELECT min(centroid_id) FROM segment_lists)",
         "UPDATE doc_tokens SET codes = x'ffff' || substr(codes, 3) WHERE doc_id = 1",
         "UPDATE doc_tokens SET codes = substr(codes, 3) WHERE doc_id = 2",
         "UPDATE codec_arrays SET shape = '3,3' WHERE name = 'bucket_weights'",

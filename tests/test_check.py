@@ -112,7 +112,11 @@ def _built(path, fake_encoder):
 
 def test_a_tampered_inverted_list_is_reported_and_optimize_repairs_it(index_path, fake_encoder):
     _built(index_path, fake_encoder)
-    _sql(index_path, "UPDATE ivf SET doc_ids = (SELECT doc_ids FROM ivf WHERE centroid_id = 1) WHERE centroid_id = 0")
+    _sql(
+        index_path,
+        "UPDATE segment_lists SET doc_ids = (SELECT doc_ids FROM segment_lists WHERE centroid_id = 1) "
+        "WHERE centroid_id = 0",
+    )
     report = _check(index_path, fake_encoder)
     assert any("inverted list of centroid 0" in p for p in report.problems)
     with li.open(index_path, encoder=fake_encoder) as idx:

@@ -261,7 +261,8 @@ def test_kernel_scores_equal_stored_int8_reference(fake_index, fake_encoder):
     fake_index.add(DOCS)
     with fake_index._store.snapshot():
         state, resident = fake_index._cache.resident()  # an unbuilt index holds int8 tokens
-    matrix = resident.tokens
+    (segment,) = resident.segments  # one add: one segment
+    matrix = segment.data.tokens
     query = fake_encoder.encode_queries(["water and roads"])[0]
     np.testing.assert_allclose(
         state.codec.score(state.codec.prepare(query), matrix),
@@ -308,12 +309,12 @@ def test_export_writes_a_single_file_that_opens_from_read_only_media(index_path,
         assert writable._store._scalar("PRAGMA journal_mode") == "wal"
 
 
-def test_list_entries_merged_in_several_rounds_match_a_rebuild(tmp_path, monkeypatch, fake_encoder):
-    """An add merges its inverted-list entries every LIST_MERGE_DOCS documents and at the end;
-    the stored lists then equal the lists a rebuild computes from the codes (check() compares)."""
-    from lateint_lite import writer
+def test_a_long_add_writes_several_segments_whose_lists_match_the_codes(tmp_path, monkeypatch, fake_encoder):
+    """An add starts a new segment every SEGMENT_MAX_DOCS documents; every segment's stored
+    lists then equal the lists recomputed from its codes (check() compares)."""
+    from lateint_lite import segments
 
-    monkeypatch.setattr(writer, "LIST_MERGE_DOCS", 50)
+    monkeypatch.setattr(segments, "SEGMENT_MAX_DOCS", 50)
     rng = np.random.default_rng(5)
     docs = [
         {"id": f"d{i}", "text": f"doc {i}", "vectors": rng.standard_normal((8, 32)).astype(np.float32)}
@@ -322,7 +323,8 @@ def test_list_entries_merged_in_several_rounds_match_a_rebuild(tmp_path, monkeyp
     with li.open(tmp_path / "lists.lateint", create=True, encoder=fake_encoder, auto_build=False) as idx:
         idx.add(docs[:100])
         idx.build(n_centroids=16, seed=0)
-        idx.add(docs[100:])  # 300 documents: merged after 64+64 (>= 50), ... and once at the end
+        idx.add(docs[100:])  # 300 documents in chunks of 64: a segment per chunk (64 >= 50)
+        assert [s.n_docs for s in idx._store.segments()] == [100, 64, 64, 64, 64, 44]
         report = idx.check()
         assert report.ok, report.problems
         query = docs[250]["vectors"][:3]

@@ -1,4 +1,4 @@
-"""Inverted-list encoding and patching against a plain set model."""
+"""Inverted-list encoding and segment merging against a plain set model."""
 
 from __future__ import annotations
 
@@ -30,25 +30,38 @@ def test_postings_group_unique_sorted_ids():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_patched_adds_and_removes_like_sets(seed):
+def test_merged_segments_equal_the_set_model_without_dropped_ids(seed):
+    """Lists of consecutive segments, merged with some ids dropped, equal lists grouped from
+    scratch over the surviving documents."""
     rng = np.random.default_rng(seed)
-    docs = random_docs(rng, range(1, 80))
-    stored = ivf.encode_postings(ivf.postings_of(docs))
-    model = model_lists(docs)
-    added = random_docs(rng, range(80, 95))
-    stored.update(ivf.patched(stored, ivf.postings_of(added), remove=False))
-    for c, ids in model_lists(added).items():
-        model.setdefault(c, set()).update(ids)
-    removed = [docs[i] for i in rng.choice(len(docs), 30, replace=False)] + added[:3]
-    for c, blob in ivf.patched(stored, ivf.postings_of(removed), remove=True).items():
-        if blob is None:
-            del stored[c]
-        else:
-            stored[c] = blob
-    for c, ids in model_lists(removed).items():
-        model[c] -= ids
-    model = {c: ids for c, ids in model.items() if ids}
-    assert {c: set(ivf.decode_one(b).tolist()) for c, b in stored.items()} == model
+    bounds = np.sort(rng.choice(np.arange(2, 120), 4, replace=False))
+    ranges = [range(lo, hi) for lo, hi in zip(np.r_[1, bounds], np.r_[bounds, 120], strict=True)]
+    n_centroids = 40
+    parts, everything = [], []
+    for ids in ranges:
+        docs = random_docs(rng, ids, n_centroids)
+        everything += docs
+        rows = ivf.encode_postings(ivf.postings_of(docs))
+        parts.append(ivf.decode_rows(rows, n_centroids, max_doc_id=119))
+    dropped = rng.choice(np.arange(1, 120), 35, replace=False)
+    merged = ivf.merged(parts, dropped)
+    got = {c: ids.tolist() for c, ids in merged.items()}
+    survivors = [(d, codes) for d, codes in everything if d not in set(dropped.tolist())]
+    want = {c: sorted(ids) for c, ids in model_lists(survivors).items()}
+    assert got == want
+
+
+def test_to_positions_leaves_out_dropped_ids_only():
+    rows = {0: ivf.encode_list(np.array([10, 12, 13])), 1: ivf.encode_list(np.array([11, 13]))}
+    lists = ivf.decode_rows(rows, 2, max_doc_id=13)
+    position_of = np.array([0, -1, 1, 2])  # doc ids 10..13 from base 10; 11 was deleted
+    moved = lists.to_positions(position_of, base=10, dropped=np.array([11]))
+    np.testing.assert_array_equal(moved.offsets, [0, 3, 4])
+    np.testing.assert_array_equal(moved.values, [0, 1, 2, 2])
+    with pytest.raises(CorruptIndexError):
+        lists.to_positions(position_of, base=10)  # 11 has no position and is not dropped
+    with pytest.raises(CorruptIndexError):
+        lists.to_positions(position_of, base=11, dropped=np.array([11]))  # 10 lies below the segment
 
 
 def test_decode_rows_rejects_unknown_centroids_and_ids():

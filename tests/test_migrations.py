@@ -116,12 +116,38 @@ def test_v3_file_migrates_and_answers_as_v3_did(tmp_path):
     expected = json.loads((FIXTURES / "v3_expected.json").read_text())["v3_pooled"]
     path = tmp_path / "v3.lateint"
     shutil.copyfile(FIXTURES / "v3_pooled.lateint", path)
-    assert li.migrate(path) == [3]
+    assert li.migrate(path) == [3, 4]
     with li.open(path, encoder=HashEncoder(dim=32)) as idx:
         for _rebuilt in (False, True):
             info = assert_answers_as_recorded(idx, expected, ignore=("built_at",))
             assert info["split_documents"] == 0 and idx.check().ok
             idx.build(n_centroids=16, residual_dim=16, nbits=2, seed=0, pool_factor=2)
+
+
+def test_v4_file_migrates_to_one_segment_and_answers_as_v4_did(tmp_path):
+    """Schema 5 keeps lists per segment: the v4 file (written to after its build, with a gap at
+    its top doc id) becomes one segment holding its old lists, answers as v4 did, passes the
+    check, and later writes add segments above the old range without reusing a doc id."""
+    expected = json.loads((FIXTURES / "v4_expected.json").read_text())["v4_written"]
+    path = tmp_path / "v4.lateint"
+    shutil.copyfile(FIXTURES / "v4_written.lateint", path)
+    assert li.migrate(path) == [4]
+    with li.open(path, encoder=HashEncoder(dim=32)) as idx:
+        info = assert_answers_as_recorded(idx, expected)
+        assert info["schema_version"] == SCHEMA_VERSION and idx.check().ok
+        (segment,) = idx._store.segments()
+        assert segment.n_docs == expected["info"]["documents"] and segment.tombstones == 0
+        top = segment.last_doc
+        idx.add([{"id": "after", "text": "zephyr quixotic vellum"}, {"id": "after-2", "text": "vellum"}])
+        idx.delete(["after-2"])
+        old, new = idx._store.segments()
+        assert new.first_doc > top and new.tombstones == 1 and old.tombstones == 0
+        assert idx.search("zephyr quixotic vellum", k=1)[0].id == "after"
+        assert idx.check().ok
+        idx.optimize()
+        assert len(idx._store.segments()) == 1 and idx.check().ok
+        idx.delete(["after"])
+        assert_answers_as_recorded(idx, expected, ignore=("built_at",))
 
 
 def test_read_only_open_of_v1_is_refused_with_the_command_to_migrate(tmp_path):

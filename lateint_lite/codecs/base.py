@@ -18,7 +18,7 @@ import numpy as np
 
 from ..ivf import InvertedLists
 from ..passages import PassageLayout, passage_layout, read_lengths
-from ..store import CodesRow, Store, TokenRow
+from ..store import CodesRow, SegmentRow, Store, TokenRow
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ class CodeMatrix:
     doc_ids: np.ndarray  # int64[n_docs], ascending
     offsets: np.ndarray  # int64[n_docs + 1]
     codes: np.ndarray  # uint16[n_tokens]
-    position_of: np.ndarray  # int64[max_doc_id + 1], -1 where no document
+    position_of: np.ndarray  # int64[max_doc_id - base + 1], -1 where no document
+    base: int = 0  # the doc id ``position_of`` starts at (its segment's first doc id)
 
     @property
     def n_docs(self) -> int:
@@ -73,7 +74,7 @@ class PruningIndex:
 
 @dataclass(frozen=True)
 class Resident:
-    """What a search keeps in memory between writes.
+    """What a search keeps in memory of one segment between writes.
 
     ``tokens``: every document's tokens, for codecs that search exhaustively by
     default (loaded with the state). ``pruning``: centroid codes and inverted
@@ -111,6 +112,11 @@ class TokenCodec(ABC):
     def supports_pruning(self) -> bool:
         """Whether the codec keeps centroid codes and inverted lists (PLAID pruning)."""
         return False
+
+    @property
+    def n_centroids(self) -> int | None:
+        """Rows of the inverted lists (the centroid count) of a pruning codec; None otherwise."""
+        return None
 
     @abstractmethod
     def encode(self, vectors: Sequence[np.ndarray]) -> list[EncodedDocument]:
@@ -153,8 +159,8 @@ class TokenCodec(ABC):
         return np.asarray(query.vectors, dtype=np.float32) @ self.decode(row).T
 
     @abstractmethod
-    def load_resident(self, store: Store) -> Resident:
-        """Read and validate what searches keep in memory; call inside a snapshot."""
+    def load_resident(self, store: Store, segment: SegmentRow) -> Resident:
+        """Read and validate what searches keep in memory of one segment; inside a snapshot."""
 
     def centroid_scores(self, query: PreparedQuery) -> np.ndarray:
         """Scores of every centroid against every query token, (K, nq); pruning codecs only."""
@@ -169,6 +175,6 @@ class TokenCodec(ABC):
         """The passages of stored documents (lengths checked against their token counts)."""
         return passage_layout([read_lengths(r.passages, int(r.n_tokens), int(r.doc_id)) for r in rows])
 
-    def all_tokens(self, store: Store) -> StoredTokens:
-        """Every document's tokens (exhaustive search); call inside a snapshot."""
-        return self.read_rows(store.iter_token_payloads())
+    def all_tokens(self, store: Store, segment: SegmentRow) -> StoredTokens:
+        """Every token of one segment's documents (exhaustive search); inside a snapshot."""
+        return self.read_rows(store.iter_token_payloads(segment.first_doc, segment.last_doc))

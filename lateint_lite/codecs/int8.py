@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import CorruptIndexError
 from ..kernels import check_offsets, maxsim_int8
 from ..passages import PassageLayout
-from ..store import Store, TokenRow
+from ..store import SegmentRow, Store, TokenRow
 from .base import EncodedDocument, PreparedQuery, Resident, StoredTokens, TokenCodec
 
 
@@ -178,5 +178,5 @@ class Int8Codec(TokenCodec):
             raise TypeError("the int8 codec scores TokenMatrix rows")
         return maxsim_int8(query.vectors, tokens.values, tokens.scales, offsets, positions)
 
-    def load_resident(self, store: Store) -> Resident:
-        return Resident(tokens=self.all_tokens(store))
+    def load_resident(self, store: Store, segment: SegmentRow) -> Resident:
+        return Resident(tokens=self.all_tokens(store, segment))

@@ -31,7 +31,7 @@ from ..errors import CorruptIndexError
 from ..ivf import decode_rows
 from ..kernels import bucket_lut, check_offsets, decode_residuals, dot_matrix, encode_residuals, maxsim_residual
 from ..passages import PassageLayout
-from ..store import CodesRow, Store, TokenRow
+from ..store import CodesRow, SegmentRow, Store, TokenRow
 from .arrays import array_row, decode_arrays
 from .base import CodeMatrix, EncodedDocument, PreparedQuery, PruningIndex, Resident, StoredTokens, TokenCodec
 from .int8 import decode_int8, dequantize_int8, encode_int8
@@ -85,6 +85,10 @@ class ResidualCodec(TokenCodec):
     @property
     def dim(self) -> int:
         return self.codebook.dim
+
+    @property
+    def n_centroids(self) -> int | None:
+        return self.codebook.size
 
     @property
     def supports_pruning(self) -> bool:
@@ -278,13 +282,15 @@ class ResidualCodec(TokenCodec):
         norm2 += np.einsum("ij,ij->i", w, w)
         return dots / np.sqrt(np.maximum(norm2, 1e-12))
 
-    def load_resident(self, store: Store) -> Resident:
-        codes = self._code_matrix(store.iter_codes())
-        lists = decode_rows(store.ivf_rows(), self.codebook.size, store.max_doc_id()).to_positions(codes.position_of)
+    def load_resident(self, store: Store, segment: SegmentRow) -> Resident:
+        codes = self._code_matrix(store.iter_codes(segment.first_doc, segment.last_doc), segment)
+        stored = decode_rows(store.segment_list_rows(segment.segment_id), self.codebook.size, segment.last_doc)
+        dropped = store.tombstoned_doc_ids(segment.segment_id) if segment.tombstones else None
+        lists = stored.to_positions(codes.position_of, segment.first_doc, dropped)
         return Resident(pruning=PruningIndex(codes=codes, lists=lists))
 
-    def _code_matrix(self, rows: Iterable[CodesRow]) -> CodeMatrix:
-        """Every document's codes, checked."""
+    def _code_matrix(self, rows: Iterable[CodesRow], segment: SegmentRow) -> CodeMatrix:
+        """Codes of one segment's documents, checked."""
         doc_ids: list[int] = []
         counts: list[int] = []
         blobs: list[bytes] = []
@@ -296,15 +302,16 @@ class ResidualCodec(TokenCodec):
             blobs.append(blob)
         ids = np.asarray(doc_ids, dtype=np.int64)
         codes = np.frombuffer(b"".join(blobs), dtype=CODE_DTYPE).astype(np.uint16)
-        if ids.size and (int(ids.min()) < 0 or (np.diff(ids) <= 0).any()):
-            raise CorruptIndexError("document ids are not strictly increasing and non-negative")
+        base = segment.first_doc
+        if ids.size and (int(ids.min()) < base or int(ids.max()) > segment.last_doc or (np.diff(ids) <= 0).any()):
+            raise CorruptIndexError("document ids are not strictly increasing within their segment")
         if codes.size and int(codes.max()) >= self.codebook.size:
             raise CorruptIndexError("centroid code out of range")
-        position_of = np.full(int(ids.max()) + 1 if ids.size else 0, -1, dtype=np.int64)
-        position_of[ids] = np.arange(ids.size)
+        position_of = np.full(segment.last_doc - base + 1, -1, dtype=np.int64)
+        position_of[ids - base] = np.arange(ids.size)
         offsets = _offsets(counts)
         check_offsets(offsets, codes.size)
-        return CodeMatrix(doc_ids=ids, offsets=offsets, codes=codes, position_of=position_of)
+        return CodeMatrix(doc_ids=ids, offsets=offsets, codes=codes, position_of=position_of, base=base)
 
     # -- stored form -----------------------------------------------------------------------
 
