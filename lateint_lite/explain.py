@@ -80,7 +80,9 @@ def merge_spans(spans: Sequence[Span], text: str | None = None) -> list[Span]:
 def marked_spans(original: str, marked: str) -> list[Span]:
     """Spans of the text between OPEN_MARK/CLOSE_MARK in ``marked`` (FTS5 highlight() output), as
     offsets into ``original``; [] when removing the marks does not give back the original."""
-    spans, plain, start = [], [], None
+    spans: list[Span] = []
+    plain: list[str] = []
+    start: int | None = None
     for char in marked:
         if char == OPEN_MARK:
             start = len(plain)

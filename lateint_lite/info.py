@@ -35,6 +35,8 @@ class IndexInfo:
     lossy_generations: int  # rebuilds since the last lossless one that re-encoded stored codes
     vector_documents: int  # documents added as precomputed vectors (no text to re-encode)
     split_documents: int  # documents stored as several passages (longer than the model's document length)
+    segments: int  # segments the documents are in (writes append one; merges and optimize() join them)
+    deleted_in_segments: int  # deleted documents whose list entries wait for a merge (tombstones)
     optimize_recommended: bool
     optimize_reason: str | None
     bytes_per_token: float | None
@@ -61,6 +63,7 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
     meta = store.meta()
     stored = sizes["payload"] + sizes["codes"]
     reason = staleness(config, n_tokens)
+    segments = store.segments()
     codec = config.codec
     return IndexInfo(
         path=store.path,
@@ -81,6 +84,8 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         lossy_generations=config.lossy_generations,
         vector_documents=store.origin_counts().get(ORIGIN_VECTORS, 0),
         split_documents=store.count_split_documents(),
+        segments=len(segments),
+        deleted_in_segments=sum(s.tombstones for s in segments),
         optimize_recommended=reason is not None,
         optimize_reason=reason,
         bytes_per_token=round(stored / n_tokens, 2) if n_tokens else None,

@@ -989,11 +989,8 @@ def _condition_sql(cond: Clause) -> tuple[str, list[Any]]:
         return " OR ".join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
     exists = "EXISTS (SELECT 1 FROM json_each(d.meta) AS j WHERE j.key = ?{})"
     if cond.op == "prefix":  # substr counts characters, as Python's len does
-        return exists.format(" AND j.type = 'text' AND substr(j.value, 1, ?) = ?"), [
-            cond.key,
-            len(cond.values[0]),
-            cond.values[0],
-        ]
+        prefix = str(cond.values[0])  # filters.py admits only a string here
+        return exists.format(" AND j.type = 'text' AND substr(j.value, 1, ?) = ?"), [cond.key, len(prefix), prefix]
     if cond.op == "exists":
         sql = exists.format("")
         return (sql if cond.values[0] else f"NOT {sql}"), [cond.key]

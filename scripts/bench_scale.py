@@ -21,20 +21,24 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import multiprocessing
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from benchutil import machine, percentiles
 from synthetic import Generator, VectorsOnly
 
 import lateint_lite as li
 from lateint_lite.clustering import plaid_centroid_count
 
-SECTION = "## Synthetic scale (bench_scale.py)"
+SECTION = "## Synthetic scale, segments (bench_scale.py)"
 HEADER = (
     "| docs | tokens | dim | centroids | build: train + encode s (training slice) | ingest s (all docs) "
     "| file MiB | B/token | open + load s | RSS after load MiB (fresh process) | pruned p50/p95 ms | exhaustive p50 ms "
-    "| speedup | date |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| speedup | segments | search after another process's 1-doc add ms | full reload + search ms | date |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -50,7 +54,7 @@ def search_phase(path: Path, dim: int, queries: int, exhaustive: bool) -> tuple:
     """In a fresh process: open + first search, RSS, pruned (and exhaustive) latency."""
     gen = Generator(dim)
     t0 = time.perf_counter()
-    idx = li.open(path, encoder=VectorsOnly(dim), readonly=True)
+    idx = li.open(path, encoder=VectorsOnly(dim))
     idx.search_vectors(gen.query(0), k=10, highlight=False)
     load_s = time.perf_counter() - t0
     rss = rss_mib()
@@ -71,41 +75,90 @@ def search_phase(path: Path, dim: int, queries: int, exhaustive: bool) -> tuple:
             idx.search_vectors(vectors, k=10, exact=True, highlight=False)
             full.append(time.perf_counter() - t)
         e50 = percentiles(full)[0]
+    refresh_ms, reload_ms = refresh_phase(idx, path, gen)
     idx.close()
-    return load_s, rss, p50, p95, e50
+    return load_s, rss, p50, p95, e50, refresh_ms, reload_ms
+
+
+def add_one(path: Path, dim: int, doc_id: str) -> None:
+    """Another process's write: one document."""
+    with li.open(path, encoder=VectorsOnly(dim)) as writer:
+        doc = Generator(dim).batch(0, 1)[0]
+        writer.add([{**doc, "id": doc_id}])
+
+
+def refresh_phase(idx: li.Index, path: Path, gen: Generator, rounds: int = 5) -> tuple[float, float]:
+    """Median ms of the first search after another process added one document (the reader
+    refreshes: loads the new segment), and of a search after dropping the cached state (what
+    every commit cost before segments: a full reload), both in this run."""
+    refresh, reload = [], []
+    for r in range(rounds):
+        # a separate process (this one may be a pool worker, which cannot start children itself)
+        command = [sys.executable, __file__, "--add-one", f"refresh-{r}", "--path", str(path), "--dim", str(gen.dim)]
+        subprocess.run(command, check=True)
+        t = time.perf_counter()
+        idx.search_vectors(gen.query(1000 + r), k=10, highlight=False)
+        refresh.append(time.perf_counter() - t)
+        idx._cache.clear()
+        t = time.perf_counter()
+        idx.search_vectors(gen.query(2000 + r), k=10, highlight=False)
+        reload.append(time.perf_counter() - t)
+    return 1000 * float(np.median(refresh)), 1000 * float(np.median(reload))
 
 
 def run(
-    n_docs: int, dim: int, path: Path, train_docs: int, batch: int, exhaustive: bool, queries: int, keep: bool
+    n_docs: int,
+    dim: int,
+    path: Path,
+    train_docs: int,
+    batch: int,
+    exhaustive: bool,
+    queries: int,
+    keep: bool,
+    reuse: bool = False,
 ) -> str:
     gen = Generator(dim)
     expected_tokens = 100 * n_docs
     k = plaid_centroid_count(expected_tokens)
-    if path.exists():
-        path.unlink()
+    report = None
     started = time.perf_counter()
-    with li.open(path, create=True, encoder=VectorsOnly(dim), auto_build=False) as idx:
-        first = min(train_docs, n_docs)
-        idx.add(gen.batch(0, first), batch_size=1000)
-        report = idx.build(n_centroids=k, compact=True).to_dict()
-        for lo in range(first, n_docs, batch):
-            idx.add(gen.batch(lo, min(lo + batch, n_docs)), batch_size=1000)
-            print(f"  {min(lo + batch, n_docs):,} / {n_docs:,} docs, {time.perf_counter() - started:.0f} s", flush=True)
-        info = idx.info().to_dict()
+    if reuse and path.exists():  # search phases only, on the file a --keep run left
+        with li.open(path, encoder=VectorsOnly(dim)) as idx:
+            info = idx.info().to_dict()
+    else:
+        path.unlink(missing_ok=True)
+        with li.open(path, create=True, encoder=VectorsOnly(dim), auto_build=False) as idx:
+            first = min(train_docs, n_docs)
+            idx.add(gen.batch(0, first), batch_size=1000)
+            report = idx.build(n_centroids=k, compact=True).to_dict()
+            for lo in range(first, n_docs, batch):
+                idx.add(gen.batch(lo, min(lo + batch, n_docs)), batch_size=1000)
+                print(
+                    f"  {min(lo + batch, n_docs):,} / {n_docs:,} docs, {time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
+            info = idx.info().to_dict()
     ingest_s = time.perf_counter() - started
     size = path.stat().st_size
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        load_s, rss, p50, p95, e50 = pool.apply(search_phase, (path, dim, queries, exhaustive))
+        load_s, rss, p50, p95, e50, refresh_ms, reload_ms = pool.apply(search_phase, (path, dim, queries, exhaustive))
     if not keep:
         path.unlink()
     exhaustive_cell = "-" if e50 is None else f"{e50:.0f}"
+    build_cell = (
+        "-"
+        if report is None
+        else (f"{report['train_seconds']:.1f} + {report['encode_seconds']:.1f} ({report['tokens']:,} tokens)")
+    )
+    ingest_cell = "-" if report is None else f"{ingest_s:.0f}"
     speedup = "-" if e50 is None else f"{e50 / p50:.0f}x"
     return (
         f"| {n_docs:,} | {info['tokens']:,} | {dim} | {info['n_centroids']:,} "
-        f"| {report['train_seconds']:.1f} + {report['encode_seconds']:.1f} ({report['tokens']:,} tokens) "
-        f"| {ingest_s:.0f} | {size / 2**20:,.0f} | {info['bytes_per_token']:.1f} | {load_s:.1f} | {rss:,.0f} "
-        f"| {p50:.1f}/{p95:.1f} | {exhaustive_cell} | {speedup} | {time.strftime('%Y-%m-%d')} |"
+        f"| {build_cell} | {ingest_cell} | {size / 2**20:,.0f} | {info['bytes_per_token']:.1f} "
+        f"| {load_s:.1f} | {rss:,.0f} "
+        f"| {p50:.1f}/{p95:.1f} | {exhaustive_cell} | {speedup} | {info['segments']} | {refresh_ms:.1f} "
+        f"| {reload_ms:.0f} | {time.strftime('%Y-%m-%d')} |"
     )
 
 
@@ -137,10 +190,23 @@ def main() -> None:
     parser.add_argument("--path", type=Path, default=Path("/tmp/lateint-bench/scale.lateint"))
     parser.add_argument("--keep", action="store_true", help="keep the index file")
     parser.add_argument("--write", type=Path)
+    parser.add_argument("--reuse", action="store_true", help="search phases only, on an existing --path file")
+    parser.add_argument("--add-one", metavar="ID", help=argparse.SUPPRESS)  # the refresh phase's writer
     args = parser.parse_args()
+    if args.add_one:
+        add_one(args.path, args.dim, args.add_one)
+        return
     args.path.parent.mkdir(parents=True, exist_ok=True)
     row = run(
-        args.docs, args.dim, args.path, args.train_docs, args.batch, not args.no_exhaustive, args.queries, args.keep
+        args.docs,
+        args.dim,
+        args.path,
+        args.train_docs,
+        args.batch,
+        not args.no_exhaustive,
+        args.queries,
+        args.keep,
+        args.reuse,
     )
     print(HEADER)
     print(row)

@@ -133,3 +133,8 @@ def pool_documents_reference(vectors, offsets, factor, iterations=4):
         pooled.append(means)
         new_offsets.append(new_offsets[-1] + m)
     return np.concatenate(pooled).astype(np.float32), np.array(new_offsets, dtype=np.int64)
+
+
+def top_per_row_reference(scores: np.ndarray, p: int) -> np.ndarray:
+    """Each row's p largest column ids, best first, lower id first among equal scores."""
+    return np.argsort(-scores, axis=1, kind="stable")[:, :p]

@@ -135,6 +135,16 @@ def test_centroid_sums_match_reference():
     np.testing.assert_array_equal(counts, ref_counts)
 
 
+def test_top_per_row_matches_a_stable_sort():
+    rng = np.random.default_rng(11)
+    scores = rng.standard_normal((300, 37)).astype(np.float32)
+    scores[:20, 5:9] = scores[:20, 30:34] = 3.0  # ties: the lower id comes first
+    for p in (1, 4, 37):
+        np.testing.assert_array_equal(kernels.top_per_row(scores, p), reference.top_per_row_reference(scores, p))
+    with pytest.raises(InvalidInputError):
+        kernels.top_per_row(scores, 38)
+
+
 @pytest.mark.parametrize("probe", [1, 2, 4])
 def test_nearest_in_groups_matches_reference(probe):
     rng = np.random.default_rng(probe)

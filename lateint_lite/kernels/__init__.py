@@ -17,7 +17,7 @@ under ``NUMBA_DISABLE_JIT=1``).
 
 from ._checks import check_offsets, check_offsets_loose
 from ._runtime import PARALLEL_LOCK
-from .kmeans import centroid_sums, kmeanspp_seeds, nearest_centroids, nearest_in_groups
+from .kmeans import centroid_sums, kmeanspp_seeds, nearest_centroids, nearest_in_groups, top_per_row
 from .maxsim import dot_matrix, maxsim_f32, maxsim_int8
 from .plaid import centroid_maxsim, gather_candidates, select_cells
 from .pooling import pool_documents
@@ -41,6 +41,7 @@ __all__ = [
     "maxsim_residual",
     "nearest_centroids",
     "nearest_in_groups",
+    "top_per_row",
     "pool_documents",
     "select_cells",
     "varint_decode_lists",

@@ -181,6 +181,47 @@ def nearest_centroids(points: Float32Array, centroids: Float32Array) -> tuple[In
 ASSIGN_CHUNK = 65_536
 
 
+@jit()
+def _row_top(row, values, ids):  # pragma: no cover - compiled
+    """The ``values.size`` largest entries of ``row`` (ids and values, best first), by insertion
+    into the short sorted buffers; ids start as 0..p-1 so a row of NaNs still names real groups."""
+    p = values.shape[0]
+    for j in range(p):
+        values[j] = -np.inf
+        ids[j] = j
+    for c in range(row.shape[0]):
+        s = row[c]
+        if s > values[p - 1]:
+            j = p - 1
+            while j > 0 and values[j - 1] < s:
+                values[j] = values[j - 1]
+                ids[j] = ids[j - 1]
+                j -= 1
+            values[j] = s
+            ids[j] = c
+
+
+@jit(parallel=True)
+def _top_per_row(scores, values, ids):  # pragma: no cover - compiled
+    for i in prange(scores.shape[0]):
+        _row_top(scores[i], values[i], ids[i])
+
+
+def top_per_row(scores: Float32Array, p: int) -> Int64Array:
+    """Column ids of each row's ``p`` largest scores, best first (ties: the lower id first).
+
+    Replaces ``np.argpartition(-scores, p - 1, axis=1)[:, :p]``, which took 27 % of an add's
+    time at 32,768 centroids (181 coarse groups, probe 4): a full partition per row for 4 ids."""
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    if not 1 <= p <= scores.shape[1]:
+        raise InvalidInputError(f"cannot pick {p} of {scores.shape[1]} columns")
+    values = np.empty((scores.shape[0], p), dtype=np.float32)
+    ids = np.empty((scores.shape[0], p), dtype=np.int64)
+    with PARALLEL_LOCK:
+        _top_per_row(scores, values, ids)
+    return ids
+
+
 def nearest_in_groups(
     points: Float32Array, coarse: Float32Array, fine: Float32Array, group_offsets: Int64Array, probe: int
 ) -> Int64Array:
@@ -205,7 +246,7 @@ def nearest_in_groups(
         chunk = points[lo : lo + ASSIGN_CHUNK]
         with PARALLEL_LOCK:
             scores = _dot_matrix(chunk, coarse)
-        top = np.argpartition(-scores, probe - 1, axis=1)[:, :probe] if probe < n_groups else None
+        top = top_per_row(scores, probe) if probe < n_groups else None
         best = np.full(chunk.shape[0], -np.inf, dtype=np.float32)
         arg = np.zeros(chunk.shape[0], dtype=np.int64)
         for level in range(probe):
