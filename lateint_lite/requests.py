@@ -100,7 +100,7 @@ def check_vectors(value: object, dim: int, what: str = "vectors") -> np.ndarray:
         raise InvalidInputError(f"{what}: expected a numeric array, got dtype {array.dtype}")
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] != dim:
         raise InvalidInputError(f"{what}: expected shape (n >= 1, {dim}), got {array.shape}")
-    array = array.astype(np.float32)
+    array = array.astype(np.float32, copy=False)  # float32 input is used as given (no second copy of a batch)
     if not np.isfinite(array).all():
         raise InvalidInputError(f"{what}: contains NaN or infinity")
     zero = np.flatnonzero(~np.any(array != 0, axis=1))

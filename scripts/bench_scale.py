@@ -21,6 +21,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import multiprocessing
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -36,9 +37,10 @@ from lateint_lite.clustering import plaid_centroid_count
 SECTION = "## Synthetic scale, segments (bench_scale.py)"
 HEADER = (
     "| docs | tokens | dim | centroids | build: train + encode s (training slice) | ingest s (all docs) "
+    "| ingest peak RSS MiB "
     "| file MiB | B/token | open + load s | RSS after load MiB (fresh process) | pruned p50/p95 ms | exhaustive p50 ms "
     "| speedup | segments | search after another process's 1-doc add ms | full reload + search ms | date |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -139,6 +141,7 @@ def run(
                 )
             info = idx.info().to_dict()
     ingest_s = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process only ingests
     size = path.stat().st_size
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -151,7 +154,7 @@ def run(
         if report is None
         else (f"{report['train_seconds']:.1f} + {report['encode_seconds']:.1f} ({report['tokens']:,} tokens)")
     )
-    ingest_cell = "-" if report is None else f"{ingest_s:.0f}"
+    ingest_cell = "- | -" if report is None else f"{ingest_s:.0f} | {peak_mib:,.0f}"
     speedup = "-" if e50 is None else f"{e50 / p50:.0f}x"
     return (
         f"| {n_docs:,} | {info['tokens']:,} | {dim} | {info['n_centroids']:,} "
