@@ -96,7 +96,8 @@ def refresh_phase(idx: li.Index, path: Path, gen: Generator, rounds: int = 5) ->
     refresh, reload = [], []
     for r in range(rounds):
         # a separate process (this one may be a pool worker, which cannot start children itself)
-        command = [sys.executable, __file__, "--add-one", f"refresh-{r}", "--path", str(path), "--dim", str(gen.dim)]
+        doc_id = f"refresh-{time.time_ns()}"  # unique, so a --reuse run can add again
+        command = [sys.executable, __file__, "--add-one", doc_id, "--path", str(path), "--dim", str(gen.dim)]
         subprocess.run(command, check=True)
         t = time.perf_counter()
         idx.search_vectors(gen.query(1000 + r), k=10, highlight=False)
