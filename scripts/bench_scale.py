@@ -34,7 +34,7 @@ from synthetic import Generator, VectorsOnly
 import lateint_lite as li
 from lateint_lite.clustering import plaid_centroid_count
 
-SECTION = "## Synthetic scale, segments (bench_scale.py)"
+SECTION = "## Synthetic scale, all columns (bench_scale.py --write)"
 HEADER = (
     "| docs | tokens | dim | centroids | build: train + encode s (training slice) | ingest s (all docs) "
     "| ingest peak RSS MiB "
