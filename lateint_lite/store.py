@@ -791,21 +791,6 @@ class Store:
         ):
             yield CodesRow(*row)
 
-    def codes_of(self, doc_ids: Sequence[int]) -> list[CodesRow]:
-        """Centroid codes of the given documents."""
-        out: list[CodesRow] = []
-        for chunk in _chunks([int(i) for i in doc_ids]):
-            marks = ",".join("?" * len(chunk))
-            out.extend(
-                CodesRow(*row)
-                for row in self._conn.execute(
-                    "SELECT d.doc_id, d.n_tokens, CAST(t.codes AS BLOB) FROM documents d "
-                    f"JOIN doc_tokens t ON t.doc_id = d.doc_id WHERE d.doc_id IN ({marks})",
-                    chunk,
-                )
-            )
-        return out
-
     # -- integrity ------------------------------------------------------------------
 
     def sqlite_problems(self, limit: int = 20) -> list[str]:
@@ -852,9 +837,6 @@ class Store:
         return [
             (int(d), int(n)) for d, n in self._conn.execute("SELECT doc_id, n_tokens FROM documents ORDER BY doc_id")
         ]
-
-    def max_doc_id(self) -> int:
-        return int(self._scalar("SELECT coalesce(max(doc_id), 0) FROM documents"))
 
     # -- segments, their inverted lists, tombstones ------------------------------------------
 

@@ -75,10 +75,3 @@ def test_decode_rows_rejects_unknown_centroids_and_ids():
     position_of = np.array([-1, 0, -1, 1, -1, -1])
     with pytest.raises(CorruptIndexError):
         lists.to_positions(position_of)  # doc 5 has no position
-
-
-def test_the_empty_list_constant_is_what_the_encoder_writes():
-    from lateint_lite.ivf import EMPTY_LIST, decode_one, encode_list
-
-    assert encode_list(np.empty(0, np.int64)) == EMPTY_LIST
-    assert decode_one(EMPTY_LIST).size == 0
