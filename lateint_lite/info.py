@@ -62,8 +62,9 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
     sizes = store.storage_bytes()
     meta = store.meta()
     stored = sizes["payload"] + sizes["codes"]
-    reason = staleness(config, n_tokens)
     segments = store.segments()
+    deleted = sum(s.tombstones for s in segments)
+    reason = staleness(config, n_tokens) or _tombstone_reason(deleted, n_docs)
     codec = config.codec
     return IndexInfo(
         path=store.path,
@@ -85,7 +86,7 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         vector_documents=store.origin_counts().get(ORIGIN_VECTORS, 0),
         split_documents=store.count_split_documents(),
         segments=len(segments),
-        deleted_in_segments=sum(s.tombstones for s in segments),
+        deleted_in_segments=deleted,
         optimize_recommended=reason is not None,
         optimize_reason=reason,
         bytes_per_token=round(stored / n_tokens, 2) if n_tokens else None,
@@ -101,6 +102,18 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         updated_at=_iso(meta.get("updated_at")),
         built_at=None if config.build is None else _iso(str(config.build.at)),
     )
+
+
+#: info() recommends optimize() once this share of the listed documents is deleted (tombstones).
+TOMBSTONE_SHARE = 0.25
+
+
+def _tombstone_reason(deleted: int, live: int) -> str | None:
+    """Why optimize() would pay off for deletes: lists that still name many deleted documents
+    make every search skip them (optimize() merges them away)."""
+    if deleted and deleted >= TOMBSTONE_SHARE * (deleted + live):
+        return f"{deleted} deleted documents are still in the inverted lists"
+    return None
 
 
 def _describe_window(config: IndexConfig) -> str:

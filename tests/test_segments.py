@@ -267,3 +267,18 @@ def test_a_failed_merge_rolls_back_the_whole_add(index_path, monkeypatch):
         with pytest.raises(InternalError, match="merge failed"):
             idx.add(docs[30:33])  # the third small segment: a merge is due
         assert idx._store.segments() == before and len(idx) == 30 and idx.check().ok
+
+
+def test_info_recommends_optimize_once_many_listed_documents_are_deleted(index_path):
+    docs, _ = clustered_docs(n_docs=40)
+    with li.open(index_path, create=True, encoder=HashEncoder(dim=DIM), auto_build=False) as idx:
+        idx.add(docs)
+        idx.delete([f"d{i}" for i in range(5)])
+        info = idx.info()
+        assert info.deleted_in_segments == 5 and not info.optimize_recommended
+        idx.delete([f"d{i}" for i in range(5, 12)])
+        info = idx.info()
+        assert info.optimize_recommended and "12 deleted documents" in info.optimize_reason
+        idx.optimize()
+        info = idx.info()
+        assert info.deleted_in_segments == 0 and info.segments == 1 and not info.optimize_recommended
