@@ -135,17 +135,18 @@ def plaid_search(
     if segment_of.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32)
     positions = np.concatenate(found)
-    doc_ids = np.concatenate([p.codes.doc_ids[c] for (p, _), c in zip(parts, found, strict=True)])
     pruned = np.concatenate([_centroid_scores(scores_t, p, c, keep) for (p, _), c in zip(parts, found, strict=True)])
     chosen = top_k(pruned, params.ndocs)
     approx = np.empty(chosen.size, dtype=np.float32)
+    doc_ids = np.empty(chosen.size, dtype=np.int64)  # of the chosen candidates only
     for s, (pruning, _) in enumerate(parts):
         mine = np.flatnonzero(segment_of[chosen] == s)
         if mine.size:
             approx[mine] = _centroid_scores(scores_t, pruning, positions[chosen[mine]], None)
+            doc_ids[mine] = pruning.codes.doc_ids[positions[chosen[mine]]]
     order = top_k(approx, approx.size)
     first = max(rerank_batch(k), params.ndocs // 8)
-    return progressive_rerank(codec, query, doc_ids[chosen[order]], approx[order], k, fetch_rows, first)
+    return progressive_rerank(codec, query, doc_ids[order], approx[order], k, fetch_rows, first)
 
 
 def _candidates(cells: np.ndarray, pruning: PruningIndex, mask: np.ndarray | None) -> np.ndarray:
