@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from .errors import EmptyIndexError
 from .origins import VectorSource
 from .passages import DocumentTokens, lengths_blob
 from .store import Store, TokenRow
+
+if TYPE_CHECKING:
+    from .shared_codec import SharedCodec
 
 #: Training points per centroid (PLAID samples ~76; 16 measured no worse on SciFact).
 SAMPLE_PER_CENTROID = 16
@@ -93,6 +96,24 @@ def _read_sample(source: VectorSource, doc_ids: list[int], dim: int) -> tuple[np
     }
 
 
+def sample_tokens_for(n_tokens: int, n_centroids: int | None) -> int:
+    """How many tokens a codec for ``n_tokens`` tokens trains on."""
+    k = n_centroids or plaid_centroid_count(n_tokens)
+    return max(MIN_SAMPLE_TOKENS, SAMPLE_PER_CENTROID * k)
+
+
+def draw_sample(
+    store: Store, source: VectorSource, dim: int, sample_tokens: int, heldout_tokens: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[int, DocumentTokens]]:
+    """(training vectors, held-out vectors, their documents by doc_id) from random documents."""
+    counts = store.doc_token_counts()
+    sample_ids, heldout_ids = _split_sample(counts, sample_tokens, heldout_tokens, seed)
+    sample, cached = _read_sample(source, sample_ids, dim)
+    heldout, cached_heldout = _read_sample(source, heldout_ids, dim) if heldout_ids != sample_ids else (sample, {})
+    cached.update(cached_heldout)
+    return sample, heldout, cached
+
+
 def build_codec(
     store: Store,
     *,
@@ -101,36 +122,41 @@ def build_codec(
     options: BuildOptions,
     pool_factor: int,
     progress: Callable[[int], None] | None = None,
+    shared: SharedCodec | None = None,
 ) -> tuple[ResidualCodec, BuildRecord, BuildReport]:
-    """Train a codec on vectors from ``source``, store its tables, re-encode every document
-    and rebuild the inverted lists. Call inside a write; ``options`` are validated."""
+    """Train a codec on vectors from ``source`` (or take the ``shared`` one), store its tables,
+    re-encode every document and rebuild the inverted lists. Call inside a write; ``options``
+    are validated."""
     counts = store.doc_token_counts()
     n_tokens = sum(n for _, n in counts)
-    if not counts:
+    if not counts and shared is None:  # an empty shard still takes the codec its siblings share
         raise EmptyIndexError(f"{store.path}: nothing to build, the index holds no documents")
     started = time.perf_counter()
-    k = options.n_centroids or plaid_centroid_count(n_tokens)
-    sample_ids, heldout_ids = _split_sample(
-        counts, max(MIN_SAMPLE_TOKENS, SAMPLE_PER_CENTROID * k), HELDOUT_TOKENS, options.seed
-    )
-    sample, cached = _read_sample(source, sample_ids, dim)
-    heldout, cached_heldout = _read_sample(source, heldout_ids, dim) if heldout_ids != sample_ids else (sample, {})
-    cached.update(cached_heldout)
-    codec = train_residual_codec(
-        sample,
-        heldout,
-        n_centroids=min(k, sample.shape[0]),
-        nbits=options.nbits,
-        residual_dim=options.projected_dim,
-        seed=options.seed,
-    )
+    cached: dict[int, DocumentTokens] = {}
+    if shared is None:
+        sample, heldout, cached = draw_sample(
+            store, source, dim, sample_tokens_for(n_tokens, options.n_centroids), HELDOUT_TOKENS, options.seed
+        )
+        k = options.n_centroids or plaid_centroid_count(n_tokens)
+        codec = train_residual_codec(
+            sample,
+            heldout,
+            n_centroids=min(k, sample.shape[0]),
+            nbits=options.nbits,
+            residual_dim=options.projected_dim,
+            seed=options.seed,
+        )
+        centroid_values, array_rows = codec.to_stored()
+    else:
+        sample = heldout = np.empty((0, dim), np.float32)
+        codec = shared.codec()
+        centroid_values, array_rows = shared.centroids, list(shared.arrays)
     trained = time.perf_counter()
-    centroid_values, array_rows = codec.to_stored()
     store.replace_arrays(array_rows)
     store.replace_centroids(centroid_values)
     n_stored = _reencode_all(store, source, codec, cached, progress)
     finished = time.perf_counter()
-    fit = centroid_cosine(codec, heldout)
+    fit = centroid_cosine(codec, heldout) if shared is None else shared.centroid_cosine
     record = BuildRecord(at=time.time(), tokens=n_stored, documents=len(counts), seed=options.seed, centroid_cosine=fit)
     report = BuildReport(
         documents=len(counts),
@@ -144,7 +170,7 @@ def build_codec(
         train_seconds=round(trained - started, 2),
         encode_seconds=round(finished - trained, 2),
         pool_factor=pool_factor,
-        centroid_cosine=fit,
+        centroid_cosine=fit or 0.0,
     )
     return codec, record, report
 

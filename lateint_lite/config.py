@@ -88,6 +88,7 @@ class IndexConfig:
     codec: CodecSpec = field(default_factory=CodecSpec)
     build: BuildRecord | None = None
     lossy_generations: int = 0  # rebuilds that re-quantized stored codes (no better source) since the last full one
+    shared_codec: str | None = None  # fingerprint of a codec trained for several shards; None: trained here
     format: int = CONFIG_FORMAT
 
     @property
@@ -99,11 +100,20 @@ class IndexConfig:
         """Whether documents are stored with the residual codec (after a build)."""
         return self.codec.kind == RESIDUAL
 
-    def built(self, codec: CodecSpec, record: BuildRecord, pool_factor: int, lossy: bool) -> IndexConfig:
+    def built(
+        self, codec: CodecSpec, record: BuildRecord, pool_factor: int, lossy: bool, shared: str | None = None
+    ) -> IndexConfig:
         """This config after a build with ``codec``; ``lossy`` when some documents were
-        re-encoded from their stored codes."""
+        re-encoded from their stored codes; ``shared``: the fingerprint of a shared codec."""
         generations = self.lossy_generations + 1 if lossy else 0
-        return replace(self, codec=codec, build=record, pool_factor=pool_factor, lossy_generations=generations)
+        return replace(
+            self,
+            codec=codec,
+            build=record,
+            pool_factor=pool_factor,
+            lossy_generations=generations,
+            shared_codec=shared,
+        )
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -138,6 +148,7 @@ class IndexConfig:
             codec=CodecSpec(**data["codec"]),
             build=None if build is None else BuildRecord(**build),
             lossy_generations=data.get("lossy_generations", 0),
+            shared_codec=data.get("shared_codec"),  # absent in files written before shards
             format=data["format"],
         )
 
@@ -158,6 +169,8 @@ class IndexConfig:
             raise bad("pool factor")
         if not _is_int(self.lossy_generations) or self.lossy_generations < 0:
             raise bad("lossy generation count")
+        if self.shared_codec is not None and (not isinstance(self.shared_codec, str) or codec.kind != RESIDUAL):
+            raise bad("shared codec fingerprint")
         for value in (self.passage_length, self.passage_overlap):
             if value is not None and (not _is_int(value) or value < 0):
                 raise bad("passage window")

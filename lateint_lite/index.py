@@ -47,12 +47,14 @@ from .requests import (
     normalize_texts,
     optional_k,
     optional_seconds,
+    positive_int,
     search_request,
     supplied_vectors,
     with_overrides,
 )
 from .schema import FileState
 from .searcher import Searcher
+from .shared_codec import SharedCodec
 from .state import StateCache
 from .store import DEFAULT_BUSY_TIMEOUT_S, Store, sqlite_vec_version
 from .writer import WRITE_CHUNK, Writer
@@ -137,6 +139,10 @@ def migrate(path: str | os.PathLike[str]) -> list[int]:
         return migrate_store(store) if store.state is FileState.OLDER else []
     finally:
         store.close()
+
+
+def _seed(value: object) -> int:
+    return BuildOptions(seed=value).validated(8).seed  # type: ignore[arg-type]
 
 
 def _initial_meta() -> dict[str, str]:
@@ -284,6 +290,7 @@ class Index:
         lossy: bool = False,
         progress: ProgressArg = False,
         compact: bool = True,
+        codec: SharedCodec | None = None,
         **overrides: Any,
     ) -> BuildReport:
         """Compress the index: train centroids + residual codec, re-encode, build inverted lists.
@@ -301,11 +308,44 @@ class Index:
         their stored codes (counted in ``info().lossy_generations``); otherwise a
         rebuild raises :class:`~lateint_lite.errors.RebuildSourceError`. The same
         options and seed rebuild the same index. ``compact`` VACUUMs afterwards when
-        over a quarter of the file is free pages.
+        over a quarter of the file is free pages. ``codec`` (a
+        :class:`~lateint_lite.shared_codec.SharedCodec`, e.g. another index's
+        :meth:`shared_codec`) skips training: every document is encoded with that
+        codec, so scores compare with those of every index built with it (shards);
+        its parameters replace ``nbits``/``residual_dim``/``n_centroids``/``seed``.
+        An index built with a shared codec refuses a build of its own.
         """
+        if codec is not None and not isinstance(codec, SharedCodec):
+            raise InvalidInputError(f"codec must be a SharedCodec, got {type(codec).__name__}")
         chosen = with_overrides(BuildOptions, options, overrides).validated(self._dim)
         return self._maintenance.build(
-            chosen, vectors=supplied_vectors(vectors), lossy=flag(lossy, "lossy"), progress=progress, compact=compact
+            chosen,
+            vectors=supplied_vectors(vectors),
+            lossy=flag(lossy, "lossy"),
+            progress=progress,
+            compact=compact,
+            shared=codec,
+        )
+
+    @guarded
+    def shared_codec(self) -> SharedCodec:
+        """This built index's codec in stored form, to build other indexes (shards) with the very same
+        quantization (``build(codec=...)``)."""
+        with self._store.snapshot():
+            config = self._cache.config()
+            seed = config.build.seed if config.build is not None else 0
+            cosine = config.build.centroid_cosine if config.build is not None else None
+            return SharedCodec.from_tables(
+                config.codec, self._store.centroid_rows(), self._store.array_rows(), seed, cosine
+            )
+
+    @guarded
+    def training_sample(self, tokens: int, heldout_tokens: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Token vectors of random documents, from the source a build would use: (about ``tokens``
+        for training, about ``heldout_tokens`` held out). For training a codec shared by shards
+        (:func:`~lateint_lite.shared_codec.train_shared_codec`)."""
+        return self._maintenance.sample(
+            positive_int(tokens, "tokens"), positive_int(heldout_tokens, "heldout_tokens"), _seed(seed)
         )
 
     @guarded

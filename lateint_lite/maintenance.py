@@ -15,13 +15,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from . import segments
-from .builder import BuildReport, build_codec
+from .builder import HELDOUT_TOKENS, BuildReport, build_codec, draw_sample
 from .config import BuildOptions, IndexConfig
 from .encoder import Encoder
 from .errors import InvalidInputError, LateIntError
 from .origins import SuppliedVectors, VectorSource
 from .progress import ProgressArg, progress_bar
+from .shared_codec import SharedCodec
 from .state import StateCache
 from .store import Store
 
@@ -81,11 +84,14 @@ class Maintenance:
         lossy: bool = False,
         progress: ProgressArg = False,
         compact: bool = True,
+        shared: SharedCodec | None = None,
     ) -> BuildReport:
-        """Train the residual codec and re-encode every document from its best source, in one
-        transaction (see :mod:`lateint_lite.origins` for ``vectors`` and ``lossy``)."""
+        """Train the residual codec (or take ``shared``) and re-encode every document from its best
+        source, in one transaction (see :mod:`lateint_lite.origins` for ``vectors`` and ``lossy``)."""
         with self._store.write():
-            report = self._build(options, progress, vectors, lossy)
+            if shared is None:
+                self._refuse_own_codec_for_shard("build()")
+            report = self._build(options, progress, vectors, lossy, shared)
         if compact and self._store.free_fraction() > COMPACT_FREE_FRACTION:
             report = self._compacted(report)
         return report
@@ -117,7 +123,10 @@ class Maintenance:
             config = self._cache.config()
             n_docs, n_tokens = self._store.counts()
             n_segments = len(self._store.segments())
-            reason = "asked" if retrain else staleness(config, n_tokens)
+            if retrain:
+                self._refuse_own_codec_for_shard("optimize(retrain=True)")
+            # a shard keeps the codec it shares: growth alone never retrains it on its own
+            reason = "asked" if retrain else None if config.shared_codec else staleness(config, n_tokens)
             build: BuildReport | None = None
             if n_docs and reason is not None:
                 action = "retrained" if config.is_built else "built"
@@ -143,12 +152,47 @@ class Maintenance:
             compact_error=error,
         )
 
+    def sample(self, sample_tokens: int, heldout_tokens: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Token vectors of random documents from the best source a build would use: (training
+        sample, held-out sample), about that many tokens each (for a codec shared by shards)."""
+        with self._store.snapshot():
+            state = self._cache.current()
+            source = VectorSource(
+                self._store,
+                state.codec,
+                current_pool=state.config.pool_factor,
+                target_pool=state.config.pool_factor,
+                encoder=self._encoder,
+            )
+            source.check_available()
+            sample, heldout, _ = draw_sample(
+                self._store, source, state.config.dim, sample_tokens, heldout_tokens or HELDOUT_TOKENS, seed
+            )
+        return sample, heldout
+
+    def _refuse_own_codec_for_shard(self, what: str) -> None:
+        shared = self._cache.config().shared_codec
+        if shared is not None:
+            raise InvalidInputError(
+                f"{self._store.path} is a shard: its codec ({shared[:12]}) is shared with the other shards, so "
+                f"{what} of its own would make its scores incomparable; rebuild through the sharded index "
+                "(ShardedIndex.build / `lateint shard build`) or pass codec="
+            )
+
     def _build(
-        self, options: BuildOptions, progress: ProgressArg, vectors: SuppliedVectors | None, lossy: bool
+        self,
+        options: BuildOptions,
+        progress: ProgressArg,
+        vectors: SuppliedVectors | None,
+        lossy: bool,
+        shared: SharedCodec | None = None,
     ) -> BuildReport:
         """Decide pooling and sources, build, and record the new configuration; inside the write."""
         state = self._cache.current()
         config = state.config
+        if shared is not None:
+            shared.check_dim(config.dim)
+            options = replace(BuildOptions.like(shared.spec, shared.seed), pool_factor=options.pool_factor)
         options = options.validated(config.dim)
         current_pool = config.pool_factor
         wanted = current_pool if options.pool_factor is None else options.pool_factor
@@ -167,10 +211,19 @@ class Maintenance:
         started = time.perf_counter()
         with progress_bar(progress, self._store.counts()[0], "building") as tick:
             codec, record, report = build_codec(
-                self._store, source=source, dim=config.dim, options=options, pool_factor=wanted, progress=tick
+                self._store,
+                source=source,
+                dim=config.dim,
+                options=options,
+                pool_factor=wanted,
+                progress=tick,
+                shared=shared,
             )
         self._store.set_origins(source.learned.items())
-        self._store.write_config(config.built(codec.spec, record, wanted, source.used_stored_codes).to_json())
+        fingerprint = None if shared is None else shared.fingerprint
+        self._store.write_config(
+            config.built(codec.spec, record, wanted, source.used_stored_codes, fingerprint).to_json()
+        )
         log.info(
             "%s: built %d documents, %d centroids, %d B/token in %.1f s%s",
             self._store.path,

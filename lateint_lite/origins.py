@@ -51,6 +51,12 @@ def encode_texts(encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim
     ]
 
 
+def canonical_passages(passages: Sequence[Any]) -> DocumentTokens:
+    """A document's passages encoded elsewhere by the index's model (checked by the caller),
+    normalized and rounded as if encoded here."""
+    return DocumentTokens.joined([canonical(l2_normalize(p)) for p in passages])
+
+
 def canonical_supplied(vectors: Any, dim: int, doc_id: str) -> DocumentTokens:
     """Caller-supplied vectors of one document (one passage), checked, normalized and rounded."""
     return DocumentTokens.whole(canonical(l2_normalize(check_vectors(vectors, dim, f"vectors of {doc_id!r}"))))

@@ -40,7 +40,8 @@ class DocumentInput:
     id: str
     text: str
     meta_json: str
-    vectors: np.ndarray | None = None
+    vectors: np.ndarray | None = None  # precomputed vectors, one passage (origin: vectors)
+    passages: tuple[np.ndarray, ...] | None = None  # the text's passages, encoded by the index's model
 
 
 def normalize_id(value: object) -> str:
@@ -132,7 +133,7 @@ def check_k(k: object) -> int:
 
 
 def prepare_documents(docs: Iterable[Mapping[str, Any]], dim: int) -> list[DocumentInput]:
-    """Validate documents ({"id", "text", "meta"?, "vectors"?}) and reject duplicate ids."""
+    """Validate documents ({"id", "text", "meta"?, "vectors"? | "passages"?}) and reject duplicate ids."""
     if isinstance(docs, (Mapping, str, bytes)) or not isinstance(docs, Iterable):
         raise InvalidInputError("add() takes an iterable of documents (mappings), not a single value")
     prepared: list[DocumentInput] = []
@@ -148,15 +149,29 @@ def prepare_documents(docs: Iterable[Mapping[str, Any]], dim: int) -> list[Docum
         seen.add(doc_id)
         text = normalize_text(doc.get("text"), f"document {doc_id!r}: text")
         vectors = doc.get("vectors")
+        passages = doc.get("passages")
+        if vectors is not None and passages is not None:
+            raise InvalidInputError(f"document {doc_id!r}: give 'vectors' or 'passages', not both")
         prepared.append(
             DocumentInput(
                 id=doc_id,
                 text=text,
                 meta_json=encode_meta(doc.get("meta")),
                 vectors=None if vectors is None else check_vectors(vectors, dim, f"document {doc_id!r}: vectors"),
+                passages=None if passages is None else check_passages(passages, dim, doc_id),
             )
         )
     return prepared
+
+
+def check_passages(value: object, dim: int, doc_id: str) -> tuple[np.ndarray, ...]:
+    """A document's encoded passages: a non-empty list of (n >= 1, dim) matrices."""
+    if isinstance(value, np.ndarray) or not isinstance(value, Iterable) or isinstance(value, (str, bytes)):
+        raise InvalidInputError(f"document {doc_id!r}: passages must be a list of (n, {dim}) arrays")
+    parts = tuple(check_vectors(p, dim, f"document {doc_id!r}: passage {i}") for i, p in enumerate(value))
+    if not parts:
+        raise InvalidInputError(f"document {doc_id!r}: passages must not be empty")
+    return parts
 
 
 @dataclass(frozen=True)

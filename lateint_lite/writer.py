@@ -27,7 +27,7 @@ from . import segments
 from .codecs import TokenCodec, quantize_unit_int8
 from .encoder import Encoder
 from .errors import DocumentNotFoundError, DuplicateIdError
-from .origins import canonical_supplied, encode_texts
+from .origins import canonical_passages, canonical_supplied, encode_texts
 from .passages import DocumentTokens, lengths_blob
 from .pooling import pool_vectors
 from .progress import ProgressArg, progress_bar
@@ -61,7 +61,7 @@ class Writer:
         if not replace:
             with self._store.snapshot():
                 self._refuse_taken(self._store.existing_ext_ids([item.id for item in items]))
-        encoder = self._encoder() if any(item.vectors is None for item in items) else None
+        encoder = self._encoder() if any(_needs_encoding(item) for item in items) else None
         with StagedDocuments(staging_folder(self._store.path), self._dim) as staged:
             with progress_bar(progress, len(items), "encoding") as tick:
                 for start in range(0, len(items), step):
@@ -106,8 +106,8 @@ class Writer:
 
     def _vectors_for(self, chunk: Sequence[DocumentInput], encoder: Encoder | None) -> list[DocumentTokens]:
         """Canonical vectors (unit, rounded through int8) of a chunk with their passages: encoded,
-        or as supplied (one passage)."""
-        pending = [i for i, item in enumerate(chunk) if item.vectors is None]
+        encoded elsewhere by the index's model (``passages``), or as supplied (one passage)."""
+        pending = [i for i, item in enumerate(chunk) if _needs_encoding(item)]
         out: list[DocumentTokens | None] = [None] * len(chunk)
         if encoder is not None and pending:
             texts, ids = [chunk[i].text for i in pending], [chunk[i].id for i in pending]
@@ -116,6 +116,8 @@ class Writer:
         for i, item in enumerate(chunk):
             if item.vectors is not None:
                 out[i] = canonical_supplied(item.vectors, self._dim, item.id)
+            elif item.passages is not None:
+                out[i] = canonical_passages(item.passages)
         return [doc for doc in out if doc is not None]
 
     def _insert(
@@ -149,6 +151,10 @@ class Writer:
         removed = self._store.delete_documents(ext_ids)
         segments.tombstone(self._store, removed)
         return len(removed)
+
+
+def _needs_encoding(item: DocumentInput) -> bool:
+    return item.vectors is None and item.passages is None
 
 
 class _NewSegment:
