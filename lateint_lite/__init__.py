@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from .info import IndexInfo
     from .maintenance import OptimizeReport
     from .requests import SearchOptions
+    from .sharded import ShardedHits, ShardedIndex, open_sharded
+    from .shared_codec import SharedCodec
 
 _LAZY = {
     "open": "index",
@@ -57,6 +59,10 @@ _LAZY = {
     "IndexInfo": "info",
     "OptimizeReport": "maintenance",
     "SearchOptions": "requests",
+    "ShardedHits": "sharded",
+    "ShardedIndex": "sharded",
+    "open_sharded": "sharded",
+    "SharedCodec": "shared_codec",
     "Document": "documents",
     "Hit": "documents",
     "Encoder": "encoder",
@@ -100,7 +106,11 @@ __all__ = [
     "ReadOnlyError",
     "RebuildSourceError",
     "SearchOptions",
+    "ShardedHits",
+    "ShardedIndex",
+    "SharedCodec",
     "__version__",
     "migrate",
     "open",
+    "open_sharded",
 ]

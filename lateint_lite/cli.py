@@ -204,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="model name or folder (info, verify; default: the default model)")
     p.add_argument("--json", action="store_true", help="print JSON (list, info)")
 
+    from .cli_shard import add_parser as add_shard_parser
+
+    add_shard_parser(sub, _output_options, _where_options)
+
     p = sub.add_parser("demo", help="index the bundled sample corpus and run example queries")
     p.add_argument("--index", help="where to write the demo index (default: a temporary file)")
     p.add_argument("--query", action="append", help="query to run (repeatable; default: three examples)")
@@ -742,6 +746,12 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_shard(args: argparse.Namespace, out: TextIO) -> int:
+    from .cli_shard import cmd_shard as run_shard_action
+
+    return run_shard_action(args, out)
+
+
 def _progress_wanted(args: argparse.Namespace) -> bool:
     return not args.no_progress and sys.stderr.isatty()
 
@@ -765,6 +775,7 @@ COMMANDS: dict[str, Any] = {
     "serve": cmd_serve,
     "models": cmd_models,
     "demo": cmd_demo,
+    "shard": cmd_shard,
 }
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from .config import BuildOptions
 from .encoder import Encoder, OnnxEncoder
 from .errors import InvalidInputError, LateIntError
+from .extract import NotText
 from .extras import require
 from .index import open as open_index
 from .origins import encode_texts
@@ -53,7 +54,7 @@ from .sharded import (
 )
 from .sharding import ShardManifest, shard_of
 from .shared_codec import SharedCodec, train_shared_codec
-from .sources import file_document, is_jsonl, record_to_document, walk
+from .sources import DEFAULT_PATTERNS, file_document, is_jsonl, record_to_document, walk
 
 #: Documents per encoding batch handed to one actor.
 ENCODE_BATCH = 64
@@ -95,7 +96,7 @@ def read_source(source: str | Sequence[str]) -> Any:
     if all(os.path.isfile(p) and is_jsonl(p) for p in paths):
         lines = data.read_text(paths)
         return lines.filter(lambda row: bool(row["text"].strip())).map(_jsonl_row)
-    files = [f for p in paths for f in (walk(p, ["*"]) if os.path.isdir(p) else [p])]
+    files = [f for p in paths for f in (walk(p, DEFAULT_PATTERNS) if os.path.isdir(p) else [p])]
     if not files:
         raise InvalidInputError(f"no files found in {' '.join(paths)}")
     return data.from_items([{"path": f} for f in files]).flat_map(_file_rows)
@@ -121,7 +122,7 @@ def _parquet_row(row: dict[str, Any]) -> dict[str, Any]:
 def _file_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         return [_document_row(file_document(row["path"]))]
-    except LateIntError:  # unreadable or binary: skipped, as `lateint add` skips it
+    except (NotText, LateIntError):  # unreadable or binary: skipped, as `lateint add` skips it
         return []
 
 
@@ -245,6 +246,8 @@ def build_sharded(
     sharded.close()
     make = encoder_factory or onnx_encoder_factory(model, threads)
     dataset = source if hasattr(source, "map_batches") else read_source(source)
+    # read first: encoding actors that hold every CPU would leave the read tasks none
+    dataset = dataset.materialize()
     encoded = dataset.map_batches(
         EncodeBatches,
         fn_constructor_args=(make, shards),

@@ -22,6 +22,7 @@ from .codecs import TokenCodec, load_codec
 from .config import IndexConfig
 from .errors import LateIntError
 from .ivf import decode_rows, group_by_centroid
+from .shared_codec import tables_fingerprint
 from .store import Store
 
 #: Documents decoded per step of the token check.
@@ -70,6 +71,9 @@ def check_index(store: Store) -> CheckReport:
         loaded = _codec(store, problems)
         if loaded is not None:
             config, codec = loaded
+            if config.shared_codec is not None:
+                checks.append("the codec tables are the shared codec the configuration names")
+                problems += _shared_codec_problems(store, config)
             checks.append("every document's tokens decode")
             problems += _token_problems(store, codec)
             checks.append("segments cover the documents; tombstones name deleted documents")
@@ -87,6 +91,16 @@ def _codec(store: Store, problems: list[str]) -> tuple[IndexConfig, TokenCodec] 
     except LateIntError as exc:
         problems.append(f"codec: {exc}")
         return None
+
+
+def _shared_codec_problems(store: Store, config: IndexConfig) -> list[str]:
+    """A shard's codec tables must hash to the fingerprint its siblings share."""
+    rows = [bytes(value) for _, value in store.centroid_rows()]
+    found = tables_fingerprint(config.codec, rows, store.array_rows())
+    named = config.shared_codec or ""
+    if found != named:
+        return [f"codec: tables hash to {found[:12]}, the configuration names shared codec {named[:12]}"]
+    return []
 
 
 def _token_problems(store: Store, codec: TokenCodec, limit: int = 20) -> list[str]:

@@ -135,9 +135,7 @@ class Searcher:
         allowed_ids = self._store.filtered_doc_ids(request.conditions) if request.conditions else None
         prepared = codec.prepare(query)
         if request.exact or not codec.supports_pruning:
-            segments = self._cache.all_tokens() if codec.supports_pruning else resident
-            parts = [(_tokens_of(s.data), _mask(s, allowed_ids)) for s in segments.segments]
-            doc_ids, scores = exhaustive_search(codec, prepared, parts, k)
+            doc_ids, scores = self._exhaustive(codec, prepared, resident, allowed_ids, k)
         else:
             pruning = [(_pruning_of(s.data), _mask(s, allowed_ids)) for s in resident.segments]
 
@@ -146,7 +144,18 @@ class Searcher:
 
             filtered = allowed_ids is not None
             doc_ids, scores = plaid_search(codec, prepared, pruning, k, request.params, fetch, filtered)
+            # candidates come from the probed cells only: a small index (no more live documents than
+            # PLAID would rerank anyway) can come up short of k although it holds k; score it all
+            if doc_ids.size < k and _live_documents(resident) <= request.params.ndocs:
+                doc_ids, scores = self._exhaustive(codec, prepared, resident, allowed_ids, k)
         return list(zip(doc_ids.tolist(), scores.tolist(), strict=True)), prepared
+
+    def _exhaustive(
+        self, codec: Any, prepared: PreparedQuery, resident: Any, allowed_ids: np.ndarray | None, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        segments = self._cache.all_tokens() if codec.supports_pruning else resident
+        parts = [(_tokens_of(s.data), _mask(s, allowed_ids)) for s in segments.segments]
+        return exhaustive_search(codec, prepared, parts, k)
 
     def _bm25(self, text: str, k: int, conditions: tuple[Clause, ...]) -> Ranking:
         match = fts5_query(text)
@@ -235,6 +244,10 @@ def _mask(segment: LoadedSegment[Any], allowed_ids: np.ndarray | None) -> np.nda
         return segment.live
     allowed = np.isin(segment.doc_ids, allowed_ids)
     return allowed if segment.live is None else allowed & segment.live
+
+
+def _live_documents(resident: Any) -> int:
+    return sum(s.doc_ids.size if s.live is None else int(np.count_nonzero(s.live)) for s in resident.segments)
 
 
 def _tokens_of(data: Resident | StoredTokens) -> StoredTokens:

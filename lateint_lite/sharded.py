@@ -257,7 +257,7 @@ class ShardedIndex:
                     open_index(
                         shard_path,
                         model=model if number == 0 else None,
-                        encoder=shared,  # type: ignore[arg-type]
+                        encoder=shared,
                         readonly=readonly,
                         threads=threads,
                         auto_build=False,

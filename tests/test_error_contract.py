@@ -83,6 +83,15 @@ BAD_CALLS = {
     "zero query vectors": lambda idx: idx.search_vectors(np.zeros((2, DIM), np.float32)),
     "export over an existing file": lambda idx: idx.export(idx.path),
     "export below a file": lambda idx: idx.export(f"{idx.path}/x.lateint"),
+    "build with a codec that is not a SharedCodec": lambda idx: idx.build(codec="shared"),
+    "training sample of zero tokens": lambda idx: idx.training_sample(0, 10),
+    "training sample with a negative seed": lambda idx: idx.training_sample(10, 10, seed=-1),
+    "both vectors and passages": lambda idx: idx.add(
+        [{"id": "x", "text": "t", "vectors": np.ones((2, DIM)), "passages": [np.ones((2, DIM))]}]
+    ),
+    "passages that are not a list": lambda idx: idx.add([{"id": "x", "text": "t", "passages": np.ones((2, DIM))}]),
+    "no passages": lambda idx: idx.add([{"id": "x", "text": "t", "passages": []}]),
+    "a passage of the wrong width": lambda idx: idx.add([{"id": "x", "text": "t", "passages": [np.ones((2, 3))]}]),
 }
 
 
