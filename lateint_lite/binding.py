@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 from .config import IndexConfig, ModelIdentity
 from .encoder import Encoder, OnnxEncoder, with_passage_window
@@ -50,11 +52,15 @@ class EncoderBinding:
         model: str | os.PathLike[str] | None = None,
         encoder: Encoder | None = None,
         threads: int | None = None,
+        embedded: Callable[[], Path | None] | None = None,
     ) -> None:
+        """``embedded``: the folder of the model the index carries (extracted), or None when it
+        carries none; asked only when the recorded model cannot be found."""
         self._config = config
         self._path = path
         self._model = model
         self._threads = threads
+        self._embedded = embedded
         self._lock = threading.Lock()
         self._encoder: Encoder | None = None
         if encoder is not None:
@@ -80,17 +86,34 @@ class EncoderBinding:
                     f"{self._path} was built with a custom encoder; pass the same encoder to open() to encode text"
                 )
             spec = recorded.source or recorded.name
+        try:
+            encoder = self._onnx(spec)
+            self._check(encoder.name, encoder.fingerprint, encoder.dim)
+        except (ModelError, ModelMismatchError) as exc:
+            if self._model is not None:  # the caller named the model: no substitute
+                raise
+            folder = self._embedded() if self._embedded is not None else None
+            if folder is None:
+                raise ModelError(
+                    f"{self._path} was encoded by model {recorded.name!r} (from {recorded.source!r}, sha256 "
+                    f"{recorded.fingerprint[:12]}), which is neither installed here nor embedded in the file "
+                    f"({exc}); install that model (`lateint models list` shows what is installed), open with "
+                    "model=<its folder>, or ship the index with `lateint export --with-model`"
+                ) from exc
+            encoder = self._onnx(folder)
+            self._check(encoder.name, encoder.fingerprint, encoder.dim)
+        return encoder
+
+    def _onnx(self, spec: str | os.PathLike[str]) -> Encoder:
         config = self._config
         skiplist = None if config.skiplist is None else list(config.skiplist)
-        encoder = OnnxEncoder.from_model(
+        return OnnxEncoder.from_model(
             spec,
             threads=self._threads,
             skiplist=skiplist,
             passage_length=config.passage_length,
             passage_overlap=config.passage_overlap,
         )
-        self._check(encoder.name, encoder.fingerprint, encoder.dim)
-        return encoder
 
     def _check(self, name: str, fingerprint: str, dim: int) -> None:
         recorded = self._config.model

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOKENS",
         help="tokens consecutive passages share (default: the model's, or a quarter of --passage-length)",
     )
+    p.add_argument(
+        "--embed-model",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store the model's files in the index (default: only when --model is a folder)",
+    )
 
     for name, text in (
         ("add", "encode documents and add them (creates the index if missing)"),
@@ -143,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a compact single-file copy for shipping (no -wal/-shm)")
     p.add_argument("index", help="index file")
     p.add_argument("target", help="new file to write")
+    p.add_argument("--with-model", action="store_true", help="carry the model inside the copy (opens anywhere)")
 
     p = sub.add_parser("optimize", help="retrain when the corpus grew or drifted, rebuild lists, VACUUM")
     p.add_argument("index", help="index file")
@@ -347,6 +354,7 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
         skiplist=skiplist,
         passage_length=args.passage_length,
         passage_overlap=args.passage_overlap,
+        embed_model=args.embed_model,
     ) as idx:
         print(f"created {idx.path} (model {idx.config.model.name}, dim {idx.dim})", file=out)
     return 0
@@ -415,7 +423,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     with open_index(args.index, readonly=True) as idx:
-        target = idx.export(args.target)
+        target = idx.export(args.target, with_model=args.with_model)
     print(f"wrote {target} ({Path(target).stat().st_size} bytes)", file=out)
     return 0
 

@@ -1,13 +1,14 @@
 """Sharded indexes built and searched on Ray (optional extra ``ray``).
 
 Build (:func:`build_sharded`): a Ray Data pipeline reads the source (JSON Lines
-or Parquet files, or text files and folders through :mod:`lateint_lite.sources`),
-encodes documents in an actor pool (one onnxruntime session per actor, its
-threads set by ``threads``; the rest of Ray's CPUs go to other actors), routes
-each to its shard by id, and writes every shard from exactly one task (one
-writer per file; each batch one transaction). Then each shard draws a token
-sample, the driver trains one codec on all of them, and every shard is built
-with it in parallel; the manifest records the codec's fingerprint last.
+or Parquet files, or text files and folders through :mod:`lateint_lite.sources`)
+and encodes documents in an actor pool (one onnxruntime session per actor, its
+threads set by ``threads``), tagging each with the shard its id routes to. One
+codec is trained on a random sample of the encoded rows (as many tokens as a build
+of the whole collection samples) and written into every shard while they are
+still empty; then every shard is written by exactly one task (one writer per
+file, each batch one transaction), its documents encoded with that codec as they
+arrive, so nothing is stored twice. The manifest records the codec's fingerprint last.
 
 Search (:class:`RaySearcher`): actors each hold one or more shards open
 read-only; the query is encoded once in the caller, fanned out to every actor
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .builder import HELDOUT_TOKENS, sample_tokens_for
 from .config import BuildOptions
 from .encoder import Encoder, OnnxEncoder
 from .errors import InvalidInputError, LateIntError
@@ -40,7 +42,7 @@ from .extras import require
 from .index import open as open_index
 from .origins import encode_texts
 from .passages import LENGTH_DTYPE
-from .requests import SearchOptions, normalize_texts, search_request
+from .requests import SearchOptions, check_vectors, normalize_texts, search_request
 from .sharded import (
     DEFAULT_SHARD_TIMEOUT_S,
     ShardAnswer,
@@ -50,7 +52,6 @@ from .sharded import (
     merge_answers,
     open_sharded,
     search_options,
-    shard_samples,
 )
 from .sharding import ShardManifest, shard_of
 from .shared_codec import SharedCodec, train_shared_codec
@@ -165,14 +166,15 @@ def encoded_documents(rows: dict[str, Any], dim: int) -> list[dict[str, Any]]:
     from .codecs.int8 import unit_rows
 
     docs = []
-    for doc_id, text, meta, tokens, lengths in zip(
-        rows["id"], rows["text"], rows["meta_json"], rows["tokens"], rows["lengths"], strict=True
-    ):
-        vectors = unit_rows(np.frombuffer(tokens, dtype=np.int8).reshape(-1, dim))
-        bounds = np.cumsum(np.frombuffer(lengths, dtype=LENGTH_DTYPE))[:-1]
-        docs.append(
-            {"id": str(doc_id), "text": str(text), "meta": json.loads(meta), "passages": np.split(vectors, bounds)}
-        )
+    for n, (doc_id, text, meta) in enumerate(zip(rows["id"], rows["text"], rows["meta_json"], strict=True)):
+        doc: dict[str, Any] = {"id": str(doc_id), "text": str(text), "meta": json.loads(meta)}
+        if "tokens" in rows:
+            vectors = unit_rows(np.frombuffer(rows["tokens"][n], dtype=np.int8).reshape(-1, dim))
+            bounds = np.cumsum(np.frombuffer(rows["lengths"][n], dtype=LENGTH_DTYPE))[:-1]
+            doc["passages"] = np.split(vectors, bounds)
+        else:
+            doc["vectors"] = np.frombuffer(rows["vectors"][n], dtype=np.float32).reshape(-1, dim)
+        docs.append(doc)
     return docs
 
 
@@ -193,21 +195,11 @@ def _write_shard(path: str, blocks: list[Any], dim: int) -> int:
     return written
 
 
-def _sample_shard(path: str, tokens: int, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    with open_index(path, auto_build=False) as index:
-        return index.training_sample(tokens, heldout, seed=seed)
-
-
 def _build_shard(path: str, shared: SharedCodec, pool_factor: int | None) -> float:
     started = time.perf_counter()
     with open_index(path, auto_build=False) as index:
         index.build(codec=shared, pool_factor=pool_factor)
     return round(time.perf_counter() - started, 2)
-
-
-def _count_tokens(path: str) -> int:
-    with open_index(path, auto_build=False) as index:
-        return index.info().tokens
 
 
 @dataclass(frozen=True)
@@ -218,9 +210,9 @@ class DistributedBuildReport:
     shards: int
     documents: int
     codec_fingerprint: str
-    encode_write_seconds: float
-    train_seconds: float
-    build_seconds: float
+    encode_seconds: float  # reading and encoding
+    train_seconds: float  # the shared codec, on a sample of the encoded rows
+    write_seconds: float  # shards built empty with the codec, then written, one task each
 
 
 def build_sharded(
@@ -237,13 +229,10 @@ def build_sharded(
 ) -> DistributedBuildReport:
     """Create a sharded index at ``manifest_path`` from ``source`` (paths, or a Ray Dataset of
     {"id", "text", "meta_json"} rows) on Ray: ``workers`` encoding actors with ``threads``
-    onnxruntime threads each, one writer task per shard, one shared codec."""
-    ray = _ray()
+    onnxruntime threads each, one shared codec trained on a sample, one writer task per shard."""
     connect(address)
     started = time.perf_counter()
-    sharded = open_sharded(manifest_path, create=True, shards=shards, model=model, encoder=_probe(encoder_factory))
-    dim, paths = sharded.shards[0].dim, sharded.shard_paths
-    sharded.close()
+    open_sharded(manifest_path, create=True, shards=shards, model=model, encoder=_probe(encoder_factory)).close()
     make = encoder_factory or onnx_encoder_factory(model, threads)
     dataset = source if hasattr(source, "map_batches") else read_source(source)
     # read first: encoding actors that hold every CPU would leave the read tasks none
@@ -256,30 +245,71 @@ def build_sharded(
         num_cpus=threads,
         batch_format="numpy",
     ).materialize()
-    # each shard's rows are gathered by the driver's dataset (not inside a task, which would wait
-    # for CPUs the writer tasks hold), then written by one task per shard
-    parts = [encoded.filter(_in_shard(number)).materialize().to_arrow_refs() for number in range(shards)]
-    write = ray.remote(_write_shard)
-    counts = ray.get([write.remote(path, blocks, dim) for path, blocks in zip(paths, parts, strict=True)])
-    written = time.perf_counter()
+    return write_encoded(manifest_path, encoded, options=options, started=started)
+
+
+def write_encoded(
+    manifest_path: str, encoded: Any, *, options: BuildOptions | None = None, started: float | None = None
+) -> DistributedBuildReport:
+    """Train the shared codec on a sample of ``encoded`` rows, build the (empty) shards of the
+    sharded index at ``manifest_path`` with it, then write every shard from one task. Rows hold
+    "id", "text", "meta_json", "shard" and either "tokens" + "lengths" (:class:`EncodeBatches`)
+    or "vectors" (float32 bytes of precomputed vectors, stored as such)."""
+    ray = _ray()
+    began = time.perf_counter() if started is None else started
+    manifest = ShardManifest.read(manifest_path)
+    paths = manifest.shard_paths(manifest_path)
+    with open_index(paths[0], auto_build=False) as first:
+        dim = first.dim
     chosen = (options or BuildOptions()).validated(dim)
-    tokens = ray.get([ray.remote(_count_tokens).remote(p) for p in paths])
-    total, plan = shard_samples(tokens, chosen)
-    sample = ray.remote(_sample_shard)
-    drawn = ray.get([sample.remote(p, s, h, chosen.seed) for p, (s, h) in zip(paths, plan, strict=True) if s])
-    shared = train_shared_codec([d[0] for d in drawn], [d[1] for d in drawn], chosen, total)
+    encoded_at = time.perf_counter()
+    shared = train_on_rows(encoded, dim, chosen)
     trained = time.perf_counter()
     ray.get([ray.remote(_build_shard).remote(p, shared, chosen.pool_factor) for p in paths])
-    ShardManifest.read(manifest_path).with_codec(shared.fingerprint).write(manifest_path)
+    # each shard's rows are gathered by the driver's dataset (not inside a task, which would wait
+    # for CPUs the writer tasks hold), then written by one task per shard
+    parts = [encoded.filter(_in_shard(number)).materialize().to_arrow_refs() for number in range(len(paths))]
+    write = ray.remote(_write_shard)
+    counts = ray.get([write.remote(path, blocks, dim) for path, blocks in zip(paths, parts, strict=True)])
+    manifest.with_codec(shared.fingerprint).write(manifest_path)
     return DistributedBuildReport(
         manifest=manifest_path,
-        shards=shards,
+        shards=len(paths),
         documents=int(sum(counts)),
         codec_fingerprint=shared.fingerprint,
-        encode_write_seconds=round(written - started, 2),
-        train_seconds=round(trained - written, 2),
-        build_seconds=round(time.perf_counter() - trained, 2),
+        encode_seconds=round(encoded_at - began, 2),
+        train_seconds=round(trained - encoded_at, 2),
+        write_seconds=round(time.perf_counter() - trained, 2),
     )
+
+
+def train_on_rows(encoded: Any, dim: int, options: BuildOptions, seed_rows: int = 256) -> SharedCodec:
+    """One codec for every shard, trained on random rows of the encoded dataset: as many tokens
+    as a build of the whole collection samples (total estimated from the first ``seed_rows``)."""
+    n_docs = encoded.count()
+    if n_docs == 0:
+        raise InvalidInputError("no documents to index")
+    probe = [_row_vectors(r, dim) for r in encoded.limit(seed_rows).take_all()]
+    per_doc = sum(len(v) for v in probe) / len(probe)
+    total = int(per_doc * n_docs)
+    wanted = sample_tokens_for(total, options.n_centroids) + HELDOUT_TOKENS
+    fraction = min(1.0, 1.5 * wanted / max(total, 1))
+    rows = encoded.random_sample(fraction, seed=options.seed).take_all() if fraction < 1.0 else encoded.take_all()
+    vectors = [_row_vectors(r, dim) for r in rows]
+    heldout_tokens = min(HELDOUT_TOKENS, sum(len(v) for v in vectors) // 4)
+    held, taken = [], 0
+    while vectors and taken < heldout_tokens:
+        held.append(vectors.pop())
+        taken += len(held[-1])
+    return train_shared_codec(vectors, held, options, total)
+
+
+def _row_vectors(row: dict[str, Any], dim: int) -> np.ndarray:
+    from .codecs.int8 import unit_rows
+
+    if "tokens" in row:
+        return unit_rows(np.frombuffer(row["tokens"], dtype=np.int8).reshape(-1, dim))
+    return np.frombuffer(row["vectors"], dtype=np.float32).reshape(-1, dim)
 
 
 def _probe(factory: Callable[[], Encoder] | None) -> Encoder | None:
@@ -360,6 +390,20 @@ class RaySearcher:
             [None] * len(texts) if options.mode == "bm25" else self._encoder.encode_queries(texts)
         )
         return [self._fan_out(t, v, options, k, timeout) for t, v in zip(texts, vectors, strict=True)]
+
+    def search_vectors(
+        self,
+        query_vectors: np.ndarray,
+        k: int = 10,
+        *,
+        timeout: float | None = DEFAULT_SHARD_TIMEOUT_S,
+        **overrides: Any,
+    ) -> ShardedHits:
+        """MaxSim search with precomputed query token vectors, across the actors' shards."""
+        options = search_options(None, overrides)
+        if options.mode != "maxsim":
+            raise InvalidInputError("search_vectors scores by MaxSim only (mode='maxsim')")
+        return self._fan_out(None, check_vectors(query_vectors, self._dim, "query vectors"), options, k, timeout)
 
     def _fan_out(
         self, text: str | None, vectors: np.ndarray | None, options: SearchOptions, k: int, timeout: float | None

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,13 @@ from .boundary import guarded
 from .builder import BuildReport
 from .config import BuildOptions, IndexConfig
 from .documents import Document, Hit
-from .encoder import Encoder, resolve_skiplist
+from .embedded_model import embed, extract, has_embedded_model
+from .encoder import Encoder, OnnxEncoder, resolve_skiplist
 from .errors import CorruptIndexError, DocumentNotFoundError, InvalidInputError, NotAnIndexError
 from .info import IndexInfo, describe
 from .integrity import CheckReport, check_index
 from .maintenance import Maintenance, OptimizeReport
+from .manifest import ModelManifest, load_manifest
 from .migrations import migrate as migrate_store
 from .migrations import require_current
 from .origins import SuppliedVectors
@@ -74,6 +77,7 @@ def open(
     passage_length: int | None = None,
     passage_overlap: int | None = None,
     busy_timeout: float | None = DEFAULT_BUSY_TIMEOUT_S,
+    embed_model: bool | None = None,
 ) -> Index:
     """Open (or with ``create=True`` create) an index file.
 
@@ -94,9 +98,16 @@ def open(
     ``busy_timeout``: seconds a write waits for another connection's write (a
     build of a large index takes minutes; None waits forever) before
     :class:`~lateint_lite.errors.IndexBusyError`; reads never wait.
+    ``embed_model`` (at creation): store the model's files in the index, used
+    wherever the named model is not installed (default: only for a model given
+    as a folder, so the index never depends on that folder's path again).
     """
     chosen_skiplist = resolve_skiplist(skiplist)
     window = passage_window(model, encoder, passage_length, passage_overlap)
+    if embed_model is not None and not create:
+        raise InvalidInputError("embed_model applies when the index is created (later: export(with_model=True))")
+    if embed_model and encoder is not None:
+        raise InvalidInputError("embed_model stores an ONNX model folder; a custom encoder cannot be embedded")
     created = create and not os.path.exists(path)
     store = Store(path, create=create, readonly=readonly, busy_timeout=optional_seconds(busy_timeout, "busy_timeout"))
     try:
@@ -107,6 +118,10 @@ def open(
             if window is not None:
                 config = replace(config, passage_length=window[0], passage_overlap=window[1])
             store.initialize(config.dim, _initial_meta(), config.to_json())
+            from_folder = encoder is None and config.model.source != config.model.name
+            if embed_model or (embed_model is None and from_folder):
+                with store.write():
+                    embed(store, load_manifest(None if model is None else str(model)), config.model)
         elif chosen_skiplist is not None or window is not None:
             raise InvalidInputError("skiplist and the passage window can only be chosen when the index is created")
         else:
@@ -173,10 +188,19 @@ class Index:
         with store.snapshot():
             config = self._cache.config()  # validated here, before anything else
         self._dim = config.dim
-        self._encoder = EncoderBinding(config, store.path, model=model, encoder=encoder, threads=threads)
+        self._encoder = EncoderBinding(
+            config, store.path, model=model, encoder=encoder, threads=threads, embedded=self._embedded_model
+        )
         self._writer = Writer(store, self._cache, self._encoder.get, self._dim)
         self._searcher = Searcher(store, self._cache, self._encoder.get)
         self._maintenance = Maintenance(store, self._cache, self._encoder.get)
+
+    def _embedded_model(self) -> Path | None:
+        """The folder of the model this file carries (extracted on first use), or None."""
+        with self._store.snapshot():
+            if not has_embedded_model(self._store):
+                return None
+            return extract(self._store, self._cache.config().model)
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -375,14 +399,18 @@ class Index:
         )
 
     @guarded
-    def export(self, path: str | os.PathLike[str]) -> str:
+    def export(self, path: str | os.PathLike[str], *, with_model: bool = False) -> str:
         """Write a compact copy of the index to ``path`` (which must not exist; missing parent
         folders are created) for shipping.
 
         The copy is one file (no -wal/-shm), VACUUMed, in rollback-journal mode so
         it opens read-only even from read-only media; reopening it for writing
-        works too. Returns the path.
+        works too. ``with_model`` stores the model's files in the copy (unless this
+        index carries them already), so it opens and searches where the model is
+        not installed. Returns the path.
         """
+        with_model = flag(with_model, "with_model")
+        manifest = self._model_manifest() if with_model else None
         target = str(path)
         if os.path.exists(target):
             raise InvalidInputError(f"{target}: already exists")
@@ -391,7 +419,28 @@ class Index:
             raise InvalidInputError(f"{target}: {parent} is not a directory")
         os.makedirs(parent, exist_ok=True)
         self._store.export_copy(target)
+        if manifest is not None:
+            copy = Store(target)
+            try:
+                with copy.write():
+                    embed(copy, manifest, self.config.model)
+            except BaseException:
+                copy.close()
+                with contextlib.suppress(OSError):
+                    os.remove(target)
+                raise
+            copy.close()
         return target
+
+    def _model_manifest(self) -> ModelManifest | None:
+        """The manifest of the model to embed in an export; None when this file carries it already."""
+        with self._store.snapshot():
+            if has_embedded_model(self._store):
+                return None
+        encoder = self._encoder.get()
+        if not isinstance(encoder, OnnxEncoder):
+            raise InvalidInputError("a custom encoder cannot be embedded: export(with_model=True) needs an ONNX model")
+        return load_manifest(encoder.manifest.root)
 
     # -- reads ----------------------------------------------------------------------
 

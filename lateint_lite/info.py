@@ -22,6 +22,8 @@ class IndexInfo:
     tokens: int
     model: str
     model_sha256: str
+    model_embedded_bytes: int  # bytes of model files the index carries (0: the model must be installed)
+    shared_codec: str | None  # fingerprint of the codec this file shares with other shards, or None
     dim: int
     codec: str
     nbits: int | None
@@ -72,6 +74,8 @@ def describe(store: Store, config: IndexConfig) -> IndexInfo:
         tokens=n_tokens,
         model=config.model.name,
         model_sha256=config.model.fingerprint,
+        model_embedded_bytes=sum(size for _, _, size in store.model_files()),
+        shared_codec=config.shared_codec,
         dim=config.dim,
         codec=codec.kind,
         nbits=codec.nbits,

@@ -12,6 +12,7 @@ Problems are reported, never repaired: a damaged file is restored from a copy.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
@@ -67,6 +68,9 @@ def check_index(store: Store) -> CheckReport:
         for kind, doc_ids in store.orphans().items():
             if doc_ids:
                 problems.append(f"{kind}: doc_id {', '.join(map(str, doc_ids))}")
+        if store.model_files():
+            checks.append("embedded model files match their sha256")
+            problems += _model_file_problems(store)
         checks.append("configuration and codec tables")
         loaded = _codec(store, problems)
         if loaded is not None:
@@ -91,6 +95,15 @@ def _codec(store: Store, problems: list[str]) -> tuple[IndexConfig, TokenCodec] 
     except LateIntError as exc:
         problems.append(f"codec: {exc}")
         return None
+
+
+def _model_file_problems(store: Store) -> list[str]:
+    """Each embedded model file must hash to its recorded sha256."""
+    return [
+        f"embedded model file {name!r} fails its sha256"
+        for name, sha256, _ in store.model_files()
+        if hashlib.sha256(store.model_file_data(name)).hexdigest() != sha256
+    ]
 
 
 def _shared_codec_problems(store: Store, config: IndexConfig) -> list[str]:

@@ -104,7 +104,17 @@ def _v4_to_v5(store: Store) -> None:
     store.migrate_v4_to_v5()
 
 
-MIGRATIONS: dict[int, Callable[[Store], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(store: Store) -> None:
+    store.migrate_v5_to_v6()  # no model inside: the named model is loaded as before
+
+
+MIGRATIONS: dict[int, Callable[[Store], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+    5: _v5_to_v6,
+}
 
 
 def migrate(store: Store) -> list[int]:

@@ -13,6 +13,7 @@ Versions:
 4. ``doc_tokens.passages``: the token counts of a long document's passages (best-passage scoring)
 5. segments: each write's documents form a segment (a doc_id range) with its own inverted lists;
    deletes are tombstones until a merge; the one ``ivf`` table is gone
+6. ``model_files``: the model's files, when the index carries its model (``embed_model``)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .errors import IndexVersionError, NotAnIndexError
 #: "LIlt" as a big-endian 32-bit integer; written once at creation.
 APPLICATION_ID = 0x4C496C74
 #: Current schema version; bump together with a step in migrations.MIGRATIONS.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: The oldest schema version this library can migrate from.
 OLDEST_SUPPORTED = 1
 

@@ -64,6 +64,7 @@ TABLES = (
     "doc_vectors",
     "centroids",
     "documents_fts",
+    "model_files",
 )
 
 #: A document's stored tokens, as read into a TokenRow.
@@ -97,6 +98,15 @@ CREATE TABLE tombstones(
 CREATE INDEX tombstones_by_segment ON tombstones(segment_id, doc_id);
 """
 
+#: Schema 6: the files of the model that encoded the index, when it carries them (embed_model).
+_MODEL_TABLE = """
+CREATE TABLE model_files(
+    name   TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    data   BLOB NOT NULL
+);
+"""
+
 _SCHEMA = """
 CREATE TABLE meta(
     key   TEXT PRIMARY KEY,
@@ -128,6 +138,8 @@ CREATE TABLE codec_arrays(
 ) WITHOUT ROWID;
 
 {segments}
+
+{model}
 
 CREATE VIRTUAL TABLE doc_vectors USING vec0(embedding int8[{dim}] distance_metric=cosine);
 
@@ -455,7 +467,7 @@ class Store:
             raise LateIntError(f"{self.path}: already initialized")
         self._conn.execute("PRAGMA journal_mode=WAL")
         with self.write():
-            self._conn.execute(_SCHEMA.format(dim=int(dim), segments=_SEGMENT_TABLES))
+            self._conn.execute(_SCHEMA.format(dim=int(dim), segments=_SEGMENT_TABLES, model=_MODEL_TABLE))
             self._put_meta({**meta, CONFIG_KEY: config_json})
             self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             self._set_user_version(SCHEMA_VERSION)
@@ -498,6 +510,30 @@ class Store:
             )
         self._conn.execute("DROP TABLE ivf")
         self._set_user_version(5)
+
+    def migrate_v5_to_v6(self) -> None:
+        """Schema 6: ``model_files`` (empty: a migrated file carries no model). Inside :meth:`write`."""
+        self._conn.execute(_MODEL_TABLE)
+        self._set_user_version(6)
+
+    # -- the embedded model ------------------------------------------------------------------
+
+    def replace_model_files(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        """Store the model's files as (name, sha256, bytes), replacing any; inside :meth:`write`."""
+        self._conn.execute("DELETE FROM model_files")
+        self._conn.executemany("INSERT INTO model_files(name, sha256, data) VALUES (?, ?, ?)", rows)
+
+    def model_files(self) -> list[tuple[str, str, int]]:
+        """(name, sha256, bytes) of every embedded model file, by name, unvalidated."""
+        return [
+            (str(n), str(h), int(size))
+            for n, h, size in self._conn.execute("SELECT name, sha256, length(data) FROM model_files ORDER BY name")
+        ]
+
+    def model_file_data(self, name: str) -> bytes:
+        """One embedded model file's bytes (empty when absent)."""
+        row = self._conn.execute("SELECT CAST(data AS BLOB) FROM model_files WHERE name = ?", (name,)).fetchone()
+        return b"" if row is None else bytes(row[0])
 
     def mark_current(self) -> None:
         """Record that the file was brought to the current schema (after a migration)."""

@@ -122,3 +122,14 @@ def test_parquet_and_folder_sources(cluster, tmp_path):
     with li.open_sharded(tmp_path / "f.json") as sharded:
         top = sharded.search("black hole", 1)[0]
         assert top.meta["path"].endswith("b.md")
+
+
+def test_the_cli_builds_on_ray_and_searches_with_actors(cluster, tmp_path, capsys):
+    from lateint_lite.cli import main
+
+    manifest = str(tmp_path / "cli.json")
+    assert main(["shard", "build", manifest, SAMPLE, "--shards", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["documents"] == len(_sample_docs()) and report["shards"] == 2
+    assert main(["shard", "search", manifest, QUERIES[0], "-k", "1", "--address", "local", "--jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["id"] == "cook-3"

@@ -16,9 +16,13 @@ from lateint_lite.manifest import load_manifest
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 REPO = Path(__file__).resolve().parent.parent
-#: Smallest cosine allowed between a recorded token vector and today's (int8 ONNX graphs may differ
-#: by a rounding step across onnxruntime builds; a real shift moves vectors far more).
-MIN_COSINE = 0.999
+#: Smallest cosine allowed between a recorded token vector and today's, and the smallest mean over a
+#: text. The int8 ONNX graphs run different kernels on different CPUs: on an AVX-512 VNNI EPYC the
+#: vectors recorded on the AVX2 machine came back at min 0.962 / mean 0.983 (MiniLM) and 0.994 /
+#: 0.997 (ColBERT); a changed tokenizer changes token counts (checked first) and a changed graph
+#: moves vectors far more.
+MIN_COSINE = 0.95
+MIN_MEAN_COSINE = 0.98
 
 pytestmark = pytest.mark.model
 
@@ -43,6 +47,7 @@ def test_shipped_model_reproduces_its_golden_vectors(name):
                     np.linalg.norm(matrix, axis=1) * np.linalg.norm(want, axis=1)
                 )
                 assert cosine.min() >= MIN_COSINE, f"{kind} {i}: a token vector moved (cosine {cosine.min():.5f})"
+                assert cosine.mean() >= MIN_MEAN_COSINE, f"{kind} {i}: vectors moved (mean cosine {cosine.mean():.5f})"
 
 
 def test_every_model_in_the_repository_has_golden_vectors():
