@@ -58,7 +58,7 @@ def test_without_the_model_installed_or_embedded_the_error_names_it(tmp_path, mo
         idx.add(DOCS)
         assert idx.info().model_embedded_bytes == 0
     shutil.rmtree(model_folder)
-    with li.open(path, readonly=True) as idx, pytest.raises(ModelError, match="minilm-l6-v2.*--with-model"):
+    with li.open(path, readonly=True) as idx, pytest.raises(ModelError, match=r"minilm-l6-v2.*--with-model"):
         idx.search("tides", k=1)
 
 

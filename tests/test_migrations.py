@@ -129,7 +129,7 @@ def test_v3_file_migrates_and_answers_as_v3_did(tmp_path):
         with li.open(tmp_path / "fresh.lateint", create=True, encoder=HashEncoder(dim=32), auto_build=False) as fresh:
             fresh.add([{"id": d.id, "text": d.text, "meta": d.meta} for d in docs])
             fresh.build(**options)
-            for run, kwargs in RUNS.items():
+            for _run, kwargs in RUNS.items():
                 for query in QUERIES:
                     want = [(h.id, h.score) for h in fresh.search(query, k=5, **kwargs)]
                     assert_same_ranking(idx.search(query, k=5, **kwargs), want)
