@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -162,23 +164,23 @@ def _best(lists: Sequence[list[Hit]], n: int) -> list[Hit]:
 
 
 def fan_out(
-    calls: Sequence[Callable[[], T]], paths: Sequence[str], timeout: float | None, workers: int
+    calls: Sequence[Callable[[], T]], paths: Sequence[str], timeout: float | None, pool: ThreadPoolExecutor
 ) -> tuple[list[T | None], list[ShardFailure]]:
-    """Run one call per shard on a thread pool; (results, None where failed), and the failures."""
+    """Run one call per shard on ``pool``; (results, None where failed), and the failures. A call
+    past ``timeout`` (seconds for the whole fan-out) is reported and left to finish on its own."""
     results: list[T | None] = [None] * len(calls)
     failures: list[ShardFailure] = []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls))), thread_name_prefix="lateint-shard")
-    try:
-        futures = [pool.submit(call) for call in calls]
-        for number, future in enumerate(futures):
-            try:
-                results[number] = future.result(timeout=timeout)
-            except FutureTimeout:
-                failures.append(ShardFailure(number, paths[number], f"no answer within {timeout} s"))
-            except LateIntError as exc:
-                failures.append(ShardFailure(number, paths[number], f"{type(exc).__name__}: {exc}"))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    futures = [pool.submit(call) for call in calls]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for number, future in enumerate(futures):
+        try:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            results[number] = future.result(timeout=left)
+        except FutureTimeout:
+            future.cancel()
+            failures.append(ShardFailure(number, paths[number], f"no answer within {timeout} s"))
+        except LateIntError as exc:
+            failures.append(ShardFailure(number, paths[number], f"{type(exc).__name__}: {exc}"))
     return results, failures
 
 
@@ -248,6 +250,8 @@ class ShardedIndex:
         self._manifest = manifest
         self._paths = manifest.shard_paths(path)
         self._shards: list[Index] = []
+        self._pool: ThreadPoolExecutor | None = None  # one thread per shard, made on the first search
+        self._pool_lock = threading.Lock()
         try:
             for number, shard_path in enumerate(self._paths):
                 if not os.path.isfile(shard_path):
@@ -335,6 +339,9 @@ class ShardedIndex:
         return list(self._paths)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         for shard in self._shards:
             with contextlib.suppress(LateIntError):
                 shard.close()
@@ -513,9 +520,15 @@ class ShardedIndex:
         if text is not None:
             normalize_text(text, "query")
         calls = [(lambda shard=shard: answer_query(shard, text, vectors, options, request.k)) for shard in self._shards]
-        answers, failed = fan_out(calls, self._paths, timeout, workers=len(calls))
+        answers, failed = fan_out(calls, self._paths, timeout, self._threads())
         merged = merge_answers([a for a in answers if a is not None], request)
         return ShardedHits(hits=merged, shards=len(self._shards), failed=tuple(failed))
+
+    def _threads(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=len(self._shards), thread_name_prefix="lateint-shard")
+            return self._pool
 
     @guarded
     def info(self) -> dict[str, Any]:
