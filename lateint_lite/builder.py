@@ -102,6 +102,20 @@ def sample_tokens_for(n_tokens: int, n_centroids: int | None) -> int:
     return max(MIN_SAMPLE_TOKENS, SAMPLE_PER_CENTROID * k)
 
 
+def train_codec(sample: np.ndarray, heldout: np.ndarray, options: BuildOptions, n_tokens: int) -> ResidualCodec:
+    """A codec for a collection of ``n_tokens`` tokens (PLAID's centroid count unless the validated
+    ``options`` set one; never more centroids than sample tokens)."""
+    k = options.n_centroids or plaid_centroid_count(n_tokens)
+    return train_residual_codec(
+        sample,
+        heldout,
+        n_centroids=min(k, sample.shape[0]),
+        nbits=options.nbits,
+        residual_dim=options.projected_dim,
+        seed=options.seed,
+    )
+
+
 def draw_sample(
     store: Store, source: VectorSource, dim: int, sample_tokens: int, heldout_tokens: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, dict[int, DocumentTokens]]:
@@ -137,15 +151,7 @@ def build_codec(
         sample, heldout, cached = draw_sample(
             store, source, dim, sample_tokens_for(n_tokens, options.n_centroids), HELDOUT_TOKENS, options.seed
         )
-        k = options.n_centroids or plaid_centroid_count(n_tokens)
-        codec = train_residual_codec(
-            sample,
-            heldout,
-            n_centroids=min(k, sample.shape[0]),
-            nbits=options.nbits,
-            residual_dim=options.projected_dim,
-            seed=options.seed,
-        )
+        codec = train_codec(sample, heldout, options, n_tokens)
         centroid_values, array_rows = codec.to_stored()
     else:
         sample = heldout = np.empty((0, dim), np.float32)

@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .builder import centroid_cosine
-from .clustering import plaid_centroid_count
-from .codecs import ResidualCodec, train_residual_codec
+from .builder import centroid_cosine, train_codec
+from .codecs import ResidualCodec
 from .config import RESIDUAL, BuildOptions, CodecSpec
 from .errors import CorruptIndexError, InvalidInputError
 
@@ -104,15 +103,7 @@ def train_shared_codec(
     sample = np.concatenate(parts).astype(np.float32, copy=False)
     held = [h for h in heldouts if len(h)]
     heldout = np.concatenate(held).astype(np.float32, copy=False) if held else sample
-    k = options.n_centroids or plaid_centroid_count(total_tokens)
-    codec = train_residual_codec(
-        sample,
-        heldout,
-        n_centroids=min(k, sample.shape[0]),
-        nbits=options.nbits,
-        residual_dim=options.projected_dim,
-        seed=options.seed,
-    )
+    codec = train_codec(sample, heldout, options, total_tokens)
     values, array_rows = codec.to_stored()
     return SharedCodec(
         spec=codec.spec,
