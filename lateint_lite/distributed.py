@@ -51,6 +51,7 @@ from .sharded import (
     answer_query,
     merge_answers,
     open_sharded,
+    prepare_once,
     search_options,
 )
 from .sharding import ShardManifest, shard_of
@@ -338,7 +339,8 @@ class ShardServer:
         return [shard.config.shared_codec for shard in self._shards]
 
     def answer(self, text: str | None, vectors: np.ndarray | None, options: SearchOptions, k: int) -> list[ShardAnswer]:
-        return [answer_query(shard, text, vectors, options, k) for shard in self._shards]
+        prepared = prepare_once(self._shards, vectors)  # once per actor, for all its shards
+        return [answer_query(shard, text, vectors, options, k, prepared) for shard in self._shards]
 
 
 class RaySearcher:

@@ -30,7 +30,7 @@ from .builder import BuildReport
 from .config import BuildOptions, IndexConfig
 from .documents import Document, Hit
 from .embedded_model import embed, extract, has_embedded_model
-from .encoder import Encoder, OnnxEncoder, resolve_skiplist
+from .encoder import Encoder, OnnxEncoder, l2_normalize, resolve_skiplist
 from .errors import CorruptIndexError, DocumentNotFoundError, InvalidInputError, NotAnIndexError
 from .info import IndexInfo, describe
 from .integrity import CheckReport, check_index
@@ -57,7 +57,7 @@ from .requests import (
 )
 from .schema import FileState
 from .searcher import Searcher
-from .shared_codec import SharedCodec
+from .shared_codec import SharedCodec, SharedQuery
 from .state import StateCache
 from .store import DEFAULT_BUSY_TIMEOUT_S, Store, sqlite_vec_version
 from .writer import WRITE_CHUNK, Writer
@@ -494,6 +494,31 @@ class Index:
         if request.mode != "maxsim":
             raise InvalidInputError("search_vectors scores by MaxSim only (mode='maxsim')")
         return self._searcher.search_vectors(check_vectors(query_vectors, self._dim, "query vectors"), request)
+
+    @guarded
+    def prepare_shared_query(self, query_vectors: np.ndarray) -> SharedQuery:
+        """Query token vectors prepared once for every index that shares this index's codec (the
+        shards of one sharded index): pass it to :meth:`search_prepared` of each."""
+        fingerprint = self.config.shared_codec
+        if fingerprint is None:
+            raise InvalidInputError(f"{self.path} has no shared codec (build it through a sharded index)")
+        vectors = l2_normalize(check_vectors(query_vectors, self._dim, "query vectors"))
+        return SharedQuery(fingerprint, vectors, self._searcher.prepare(vectors))
+
+    @guarded
+    def search_prepared(
+        self, query: SharedQuery, k: int = 10, *, options: SearchOptions | None = None, **overrides: Any
+    ) -> list[Hit]:
+        """:meth:`search_vectors` with a query from :meth:`prepare_shared_query` of an index that
+        shares this one's codec (refused otherwise: the prepared tables would not fit)."""
+        if not isinstance(query, SharedQuery):
+            raise InvalidInputError(f"query must be a SharedQuery, got {type(query).__name__}")
+        if query.codec_fingerprint != self.config.shared_codec:
+            raise InvalidInputError(f"{self.path}: the query was prepared for another codec")
+        request = search_request(k, options, overrides)
+        if request.mode != "maxsim":
+            raise InvalidInputError("search_prepared scores by MaxSim only (mode='maxsim')")
+        return self._searcher.search_vectors(query.vectors, request, query.prepared)  # type: ignore[arg-type]
 
     @guarded
     def rerank(self, query: str, ids: Iterable[object], k: int | None = None) -> list[Hit]:

@@ -127,7 +127,7 @@ def plaid_search(
     candidate, so a selective filter still returns k results whenever k documents match.
     """
     scores_t = codec.centroid_scores(query)
-    cells, keep = select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
+    cells, keep = _first_stage(query, scores_t, params)
     found = [_candidates(cells, pruning, mask) for pruning, mask in parts]
     if filtered and sum(c.size for c in found) < rerank_batch(k):
         found = [np.flatnonzero(mask) if mask is not None else np.arange(p.codes.n_docs) for p, mask in parts]
@@ -147,6 +147,20 @@ def plaid_search(
     order = top_k(approx, approx.size)
     first = max(rerank_batch(k), params.ndocs // 8)
     return progressive_rerank(codec, query, doc_ids[order], approx[order], k, fetch_rows, first)
+
+
+def _first_stage(query: PreparedQuery, scores_t: np.ndarray, params: PruningParams) -> tuple[np.ndarray, np.ndarray]:
+    """Each query token's cells and the kept-centroid mask: a function of S^T and the parameters
+    only, so a query prepared once for several indexes with one codec (shards) keeps them."""
+    memo = getattr(query, "memo", None)
+    key = ("first stage", params.ncells, params.threshold)
+    if memo is not None and key in memo:
+        found: tuple[np.ndarray, np.ndarray] = memo[key]
+        return found
+    stage = select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
+    if memo is not None:
+        memo[key] = stage
+    return stage
 
 
 def _candidates(cells: np.ndarray, pruning: PruningIndex, mask: np.ndarray | None) -> np.ndarray:

@@ -68,12 +68,20 @@ class Searcher:
                 results.append(self._hits(ranking, explain))
         return results
 
-    def search_vectors(self, query: np.ndarray, request: SearchRequest) -> list[Hit]:
-        """MaxSim search with a validated (nq, dim) query matrix."""
+    def search_vectors(
+        self, query: np.ndarray, request: SearchRequest, prepared: PreparedQuery | None = None
+    ) -> list[Hit]:
+        """MaxSim search with a validated (nq, dim) query matrix (``prepared`` by this index's codec,
+        or by an identical one, when given)."""
         with self._store.snapshot(), self._naming_damaged_documents():
             self._require_documents()
-            ranking, prepared = self._maxsim(l2_normalize(query), request.k, request)
+            ranking, prepared = self._maxsim(l2_normalize(query), request.k, request, prepared)
             return self._hits(ranking, partial(self._matches, request, None, prepared) if request.highlight else None)
+
+    def prepare(self, query: np.ndarray) -> PreparedQuery:
+        """The query prepared by the current codec (unit rows)."""
+        with self._store.snapshot():
+            return self._cache.current().codec.prepare(l2_normalize(query))
 
     def rerank(self, text: str, ids: list[str], k: int | None) -> list[Hit]:
         """Exact MaxSim of the query against the given documents, best first."""
@@ -128,12 +136,14 @@ class Searcher:
             return reciprocal_rank_fusion([dense, lexical])[: request.k], prepared
         return normalized_score_fusion([dense, lexical], [1.0, 1.0])[: request.k], prepared
 
-    def _maxsim(self, query: np.ndarray, k: int, request: SearchRequest) -> tuple[Ranking, PreparedQuery]:
+    def _maxsim(
+        self, query: np.ndarray, k: int, request: SearchRequest, prepared: PreparedQuery | None = None
+    ) -> tuple[Ranking, PreparedQuery]:
         """(doc_id, MaxSim score) best first, and the prepared query; call inside a snapshot."""
         state, resident = self._cache.resident()
         codec = state.codec
         allowed_ids = self._store.filtered_doc_ids(request.conditions) if request.conditions else None
-        prepared = codec.prepare(query)
+        prepared = codec.prepare(query) if prepared is None else prepared
         if request.exact or not codec.supports_pruning:
             doc_ids, scores = self._exhaustive(codec, prepared, resident, allowed_ids, k)
         else:

@@ -51,7 +51,7 @@ from .requests import (
     with_overrides,
 )
 from .sharding import ShardManifest, check_shard_count, shard_file_names, shard_of
-from .shared_codec import SharedCodec, train_shared_codec
+from .shared_codec import SharedCodec, SharedQuery, train_shared_codec
 
 T = TypeVar("T")
 #: Seconds a search waits for a shard by default before reporting it as timed out.
@@ -122,17 +122,40 @@ def search_options(request_options: SearchOptions | None, overrides: Mapping[str
 
 
 def answer_query(
-    index: Index, text: str | None, vectors: np.ndarray | None, options: SearchOptions, k: int
+    index: Index,
+    text: str | None,
+    vectors: np.ndarray | None,
+    options: SearchOptions,
+    k: int,
+    prepared: SharedQuery | None = None,
 ) -> ShardAnswer:
     """What one shard contributes to a search: its MaxSim top ``depth`` (from the query vectors
-    encoded once by the caller) and/or its BM25 top ``depth`` (from the text)."""
+    encoded once by the caller, and ``prepared`` once for every shard when given) and/or its BM25
+    top ``depth`` (from the text)."""
     request = search_request(k, options)
     dense = lexical = None
     if options.mode in ("maxsim", "hybrid") and vectors is not None:
-        dense = index.search_vectors(vectors, request.depth, options=replace(options, mode="maxsim"))
+        maxsim = replace(options, mode="maxsim")
+        if prepared is not None:
+            dense = index.search_prepared(prepared, request.depth, options=maxsim)
+        else:
+            dense = index.search_vectors(vectors, request.depth, options=maxsim)
     if options.mode in ("bm25", "hybrid") and text is not None:
         lexical = index.search(text, request.depth, options=replace(options, mode="bm25"))
     return ShardAnswer(dense=dense, lexical=lexical)
+
+
+def prepare_once(shards: Sequence[Index], vectors: np.ndarray | None) -> SharedQuery | None:
+    """The query prepared for the codec the shards share (centroid scores and PLAID's first stage
+    computed once, not once per shard); None before the shards are built or when no shard can."""
+    if vectors is None:
+        return None
+    for shard in shards:
+        try:
+            return shard.prepare_shared_query(vectors) if shard.config.shared_codec else None
+        except LateIntError:
+            continue  # that shard is failing; its own answer will report it
+    return None
 
 
 def merge_answers(answers: Sequence[ShardAnswer], request: SearchRequest) -> list[Hit]:

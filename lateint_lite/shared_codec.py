@@ -78,6 +78,17 @@ class SharedCodec:
         return cls(spec=spec, centroids=centroids, arrays=arrays, seed=seed, centroid_cosine=centroid_cosine)
 
 
+@dataclass(frozen=True)
+class SharedQuery:
+    """Query vectors prepared once for every index built with the codec ``codec_fingerprint``
+    (the shards of one index): centroid scores and PLAID's first stage are computed once, not
+    once per shard. Made by ``Index.prepare_shared_query``; refused by an index with another codec."""
+
+    codec_fingerprint: str
+    vectors: np.ndarray
+    prepared: object  # the codec's prepared query (QueryTables)
+
+
 def tables_fingerprint(spec: CodecSpec, centroid_rows: Sequence[bytes], array_rows: Sequence[tuple]) -> str:
     """sha256 over the codec spec, the centroid rows in order and the array rows sorted by name."""
     digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())

@@ -90,6 +90,8 @@ BAD_CALLS = {
         [{"id": "x", "text": "t", "vectors": np.ones((2, DIM)), "passages": [np.ones((2, DIM))]}]
     ),
     "passages that are not a list": lambda idx: idx.add([{"id": "x", "text": "t", "passages": np.ones((2, DIM))}]),
+    "a shared query on an index without a shared codec": lambda idx: idx.prepare_shared_query(np.ones((2, DIM))),
+    "search_prepared with plain vectors": lambda idx: idx.search_prepared(np.ones((2, DIM))),
     "no passages": lambda idx: idx.add([{"id": "x", "text": "t", "passages": []}]),
     "a passage of the wrong width": lambda idx: idx.add([{"id": "x", "text": "t", "passages": [np.ones((2, 3))]}]),
 }

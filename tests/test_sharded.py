@@ -90,6 +90,27 @@ def test_exact_search_equals_one_index_with_the_same_codec(pair):
         assert [h.rank for h in got] == list(range(1, 11))
 
 
+def test_a_query_prepared_once_answers_like_each_shard_alone(pair, fake_encoder):
+    sharded, single = pair
+    for query in _queries(5, seed=4):
+        vectors = fake_encoder.encode_queries([query])[0]
+        prepared = sharded.shards[0].prepare_shared_query(vectors)
+        for shard in sharded.shards:
+            got = [(h.id, h.score) for h in shard.search_prepared(prepared, 10, highlight=False)]
+            want = [(h.id, h.score) for h in shard.search_vectors(vectors, 10, highlight=False)]
+            assert got == want
+    # one index built with the same codec takes the same prepared query
+    got = [(h.id, h.score) for h in single.search_prepared(prepared, 10, highlight=False)]
+    assert got == [(h.id, h.score) for h in single.search_vectors(vectors, 10, highlight=False)]
+    with li.open(single.path + "-own", create=True, encoder=fake_encoder, auto_build=False) as own:
+        own.add(_docs(60, seed=9))
+        own.build(n_centroids=8)  # a codec of its own
+        with pytest.raises(InvalidInputError, match="no shared codec"):
+            own.prepare_shared_query(vectors)
+        with pytest.raises(InvalidInputError, match="another codec"):
+            own.search_prepared(prepared, 5)
+
+
 def test_pruned_recall_is_not_lower_than_one_index(pair):
     sharded, single = pair
     found_sharded = found_single = 0

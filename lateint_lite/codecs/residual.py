@@ -20,8 +20,9 @@ reshaped or handed to a kernel: damage raises :class:`CorruptIndexError`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -57,11 +58,13 @@ class ResidualRows:
 @dataclass(frozen=True)
 class QueryTables:
     """A query prepared for the residual codec: centroid scores S^T (K, nq), the query in the
-    residual basis (nq, r)."""
+    residual basis (nq, r); ``memo`` keeps what PLAID's first stage derives from S^T, so indexes
+    sharing the codec (shards) searched with the same prepared query compute it once."""
 
     vectors: np.ndarray
     scores_t: np.ndarray
     q_basis: np.ndarray
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _offsets(counts: list[int]) -> np.ndarray:
