@@ -108,6 +108,10 @@ def timed_searches(search, queries: list[np.ndarray], truth: list[list[str]]) ->
 
 
 def vectors_phase(args: argparse.Namespace) -> str:
+    if args.reuse:  # search only, over the files a previous run left (migrated first if needed)
+        for path in sorted(args.folder.glob("*.lateint")):
+            li.migrate(path)
+        return search_tables(args, args.folder)
     folder = args.folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -129,6 +133,10 @@ def vectors_phase(args: argparse.Namespace) -> str:
         "| ingest | CPUs | seconds | docs/s | scaling efficiency (2 CPUs vs 2 x 1) |\n|---|---|---|---|---|\n"
         + "\n".join(rows)
     )
+    return f"{ingest}\n\n{search_tables(args, folder)}"
+
+
+def search_tables(args: argparse.Namespace, folder: Path) -> str:
 
     gen = Generator(DIM)
     queries = [gen.query(i) for i in range(args.queries)]
@@ -164,7 +172,7 @@ def vectors_phase(args: argparse.Namespace) -> str:
         f"{args.docs:,} synthetic documents (~{TOKENS_PER_DOC} tokens each, dim {DIM}), {args.shards} shards, "
         f"{args.queries} queries. Recall is against exact MaxSim under the layout's own codec; the two "
         f"codecs (same options, different random samples) share {overlap:.0%} of their exact top-10s.\n\n"
-        f"{ingest}\n\n{search}\n"
+        f"{search}\n"
     )
 
 
@@ -224,10 +232,12 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path("/tmp/lateint-bench/shards"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--write", type=Path)
+    parser.add_argument("--reuse", action="store_true", help="vectors phase: search the files of an earlier run")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.phase == "vectors":
-        write_section(args.write, "Shards on Ray: precomputed vectors", vectors_phase(args))
+        title = "Shards on Ray: search, precomputed vectors" if args.reuse else "Shards on Ray: precomputed vectors"
+        write_section(args.write, title, vectors_phase(args))
     else:
         write_section(args.write, "Shards on Ray: ingest through the encoder", encoder_phase(args))
 
