@@ -29,6 +29,7 @@ Two changes to PLAID adapt stages 3 and 5 to the collection and the query
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -153,14 +154,14 @@ def _first_stage(query: PreparedQuery, scores_t: np.ndarray, params: PruningPara
     """Each query token's cells and the kept-centroid mask: a function of S^T and the parameters
     only, so a query prepared once for several indexes with one codec (shards) keeps them."""
     memo = getattr(query, "memo", None)
+    if memo is None:
+        return select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
     key = ("first stage", params.ncells, params.threshold)
-    if memo is not None and key in memo:
+    with memo.setdefault("lock", threading.Lock()):  # shards searched by threads wait for the first
+        if key not in memo:
+            memo[key] = select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
         found: tuple[np.ndarray, np.ndarray] = memo[key]
-        return found
-    stage = select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
-    if memo is not None:
-        memo[key] = stage
-    return stage
+    return found
 
 
 def _candidates(cells: np.ndarray, pruning: PruningIndex, mask: np.ndarray | None) -> np.ndarray:

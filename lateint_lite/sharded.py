@@ -542,7 +542,11 @@ class ShardedIndex:
     ) -> ShardedHits:
         if text is not None:
             normalize_text(text, "query")
-        calls = [(lambda shard=shard: answer_query(shard, text, vectors, options, request.k)) for shard in self._shards]
+        prepared = prepare_once(self._shards, vectors)
+        calls = [
+            (lambda shard=shard: answer_query(shard, text, vectors, options, request.k, prepared))
+            for shard in self._shards
+        ]
         answers, failed = fan_out(calls, self._paths, timeout, self._threads())
         merged = merge_answers([a for a in answers if a is not None], request)
         return ShardedHits(hits=merged, shards=len(self._shards), failed=tuple(failed))

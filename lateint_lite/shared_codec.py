@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -85,8 +85,8 @@ class SharedQuery:
     once per shard. Made by ``Index.prepare_shared_query``; refused by an index with another codec."""
 
     codec_fingerprint: str
-    vectors: np.ndarray
-    prepared: object  # the codec's prepared query (QueryTables)
+    vectors: np.ndarray = field(repr=False)
+    prepared: object = field(repr=False)  # the codec's prepared query (QueryTables)
 
 
 def tables_fingerprint(spec: CodecSpec, centroid_rows: Sequence[bytes], array_rows: Sequence[tuple]) -> str:

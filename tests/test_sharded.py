@@ -308,3 +308,16 @@ def test_cli_builds_searches_and_describes_a_sharded_index(tmp_path, capsys):
     assert info["shards"] == 2 and info["documents"] == sum(s["documents"] for s in info["shard_info"])
     assert main(["shard", "search", str(tmp_path / "missing.json"), "q"]) == 1
     assert capsys.readouterr().err.startswith("lateint: error:")
+
+
+def test_a_sharded_search_scores_the_centroids_once(pair, monkeypatch):
+    """The shards share one codec, so the query's centroid scores and PLAID's first stage are
+    computed once per search, not once per shard."""
+    sharded, _ = pair
+    from lateint_lite import search
+
+    calls = []
+    original = search.kept_threshold
+    monkeypatch.setattr(search, "kept_threshold", lambda *a: calls.append(1) or original(*a))
+    sharded.search("w1 w2 w3", 10, highlight=False)
+    assert len(calls) == 1
