@@ -228,13 +228,13 @@ def test_a_failing_shard_is_reported_and_the_others_answer(pair):
 def test_a_slow_shard_times_out_and_is_reported(pair, monkeypatch):
     sharded, _ = pair
     slow = sharded.shards[0]
-    original = slow.search_vectors
+    original = slow.search_prepared  # a built shard answers from the query prepared once
 
     def stalled(*args, **kwargs):
         time.sleep(3)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(slow, "search_vectors", stalled)
+    monkeypatch.setattr(slow, "search_prepared", stalled)
     result = sharded.search("w1 w2", 5, timeout=0.5)
     assert [f.shard for f in result.failed] == [0] and "no answer within" in result.failed[0].error
     assert len(result) == 5
