@@ -164,17 +164,16 @@ def encoded_documents(rows: dict[str, Any], dim: int) -> list[dict[str, Any]]:
     """Documents for :meth:`Index.add` from a batch of encoded rows (passages from the int8 values)."""
     import json
 
-    from .codecs.int8 import unit_rows
-
     docs = []
-    for n, (doc_id, text, meta) in enumerate(zip(rows["id"], rows["text"], rows["meta_json"], strict=True)):
-        doc: dict[str, Any] = {"id": str(doc_id), "text": str(text), "meta": json.loads(meta)}
-        if "tokens" in rows:
-            vectors = unit_rows(np.frombuffer(rows["tokens"][n], dtype=np.int8).reshape(-1, dim))
-            bounds = np.cumsum(np.frombuffer(rows["lengths"][n], dtype=LENGTH_DTYPE))[:-1]
+    for n in range(len(rows["id"])):
+        row = {name: column[n] for name, column in rows.items()}
+        doc: dict[str, Any] = {"id": str(row["id"]), "text": str(row["text"]), "meta": json.loads(row["meta_json"])}
+        vectors = _row_vectors(row, dim)
+        if "tokens" in row:
+            bounds = np.cumsum(np.frombuffer(row["lengths"], dtype=LENGTH_DTYPE))[:-1]
             doc["passages"] = np.split(vectors, bounds)
         else:
-            doc["vectors"] = np.frombuffer(rows["vectors"][n], dtype=np.float32).reshape(-1, dim)
+            doc["vectors"] = vectors
         docs.append(doc)
     return docs
 
@@ -306,6 +305,7 @@ def train_on_rows(encoded: Any, dim: int, options: BuildOptions, seed_rows: int 
 
 
 def _row_vectors(row: dict[str, Any], dim: int) -> np.ndarray:
+    """One encoded row's token vectors: canonical unit rows from int8 values, or float32 vectors."""
     from .codecs.int8 import unit_rows
 
     if "tokens" in row:
