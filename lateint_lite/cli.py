@@ -126,14 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="print the best documents for a query")
     p.add_argument("index", help="index file")
-    p.add_argument("query", help="query text")
-    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    _output_options(p)
-    p.add_argument(
-        "--mode", choices=("maxsim", "bm25", "hybrid", "pooled"), default="maxsim", help="scoring (default maxsim)"
-    )
-    p.add_argument("--fusion", choices=("score", "rrf"), default="score", help="hybrid fusion (default score)")
-    p.add_argument("--exact", action="store_true", help="exhaustive MaxSim instead of PLAID pruning")
+    _query_options(p, ("maxsim", "bm25", "hybrid", "pooled"))
     p.add_argument("--ncells", type=int, help="PLAID: cells probed per query token")
     p.add_argument("--threshold", type=float, help="PLAID: centroid score threshold")
     p.add_argument("--ndocs", type=int, help="PLAID: candidates kept after centroid scoring")
@@ -213,13 +206,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_shard import add_parser as add_shard_parser
 
-    add_shard_parser(sub, _output_options, _where_options)
+    add_shard_parser(sub, _query_options, _where_options)
 
     p = sub.add_parser("demo", help="index the bundled sample corpus and run example queries")
     p.add_argument("--index", help="where to write the demo index (default: a temporary file)")
     p.add_argument("--query", action="append", help="query to run (repeatable; default: three examples)")
     p.add_argument("-k", type=int, default=3, help="results per query (default 3)")
     return parser
+
+
+def _query_options(parser: argparse.ArgumentParser, modes: Sequence[str]) -> None:
+    """The query, k, output format and scoring options of a search command."""
+    parser.add_argument("query", help="query text")
+    parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    _output_options(parser)
+    parser.add_argument("--mode", choices=modes, default="maxsim", help="scoring (default maxsim)")
+    parser.add_argument("--fusion", choices=("score", "rrf"), default="score", help="hybrid fusion (default score)")
+    parser.add_argument("--exact", action="store_true", help="exhaustive MaxSim instead of PLAID pruning")
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 
 def add_parser(
     sub: Any,
-    output_options: Callable[[argparse.ArgumentParser], None],
+    query_options: Callable[[argparse.ArgumentParser, Sequence[str]], None],
     where_options: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     shard = sub.add_parser("shard", help="sharded indexes: build on Ray, search across shard files")
@@ -35,13 +35,8 @@ def add_parser(
 
     p = actions.add_parser("search", help="print the best documents across every shard")
     p.add_argument("manifest", help="sharded-index manifest")
-    p.add_argument("query", help="query text")
-    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    output_options(p)
-    p.add_argument("--mode", choices=("maxsim", "bm25", "hybrid"), default="maxsim", help="scoring (default maxsim)")
-    p.add_argument("--fusion", choices=("score", "rrf"), default="score", help="hybrid fusion (default score)")
-    p.add_argument("--exact", action="store_true", help="exhaustive MaxSim instead of PLAID pruning")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each shard (default 60)")
+    query_options(p, ("maxsim", "bm25", "hybrid"))
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the shards (default 60)")
     p.add_argument("--address", help="search with Ray actors on this cluster ('local' starts one)")
     where_options(p)
 
