@@ -120,10 +120,10 @@ def vectors_phase(args: argparse.Namespace) -> str:
     rows.append(f"| one process, one file | 1 | {single_s:.0f} | {args.docs / single_s:,.0f} | - |")
     print(rows[-1], flush=True)
     ray_s = {}
-    for cpus in (1, 2):
+    for cpus in args.ray_cpus:
         seconds, report = ray_ingest(folder, args.docs, args.shards, cpus)
         ray_s[cpus] = seconds
-        efficiency = "-" if cpus == 1 else f"{ray_s[1] / (2 * seconds):.2f}"
+        efficiency = f"{ray_s[1] / (cpus * seconds):.2f}" if 1 in ray_s and cpus > 1 else "-"
         rows.append(
             f"| Ray, {args.shards} shards | {cpus} | {seconds:.0f} (train {report['train_seconds']:.0f}, "
             f"write {report['write_seconds']:.0f}) | {args.docs / seconds:,.0f} | {efficiency} |"
@@ -140,7 +140,7 @@ def search_tables(args: argparse.Namespace, folder: Path) -> str:
 
     gen = Generator(DIM)
     queries = [gen.query(i) for i in range(args.queries)]
-    manifest = folder / "ray2.json"
+    manifest = folder / f"ray{max(args.ray_cpus)}.json"
     with li.open(folder / "one.lateint", encoder=VectorsOnly(DIM), readonly=True) as one:
         truth = [[h.id for h in one.search_vectors(q, 10, exact=True, highlight=False)] for q in queries]
         single = timed_searches(lambda q: one.search_vectors(q, 10, highlight=False), queries, truth)
@@ -232,6 +232,9 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path("/tmp/lateint-bench/shards"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--write", type=Path)
+    parser.add_argument(
+        "--ray-cpus", type=int, nargs="+", default=[1, 2], help="Ray cluster sizes to ingest with (default 1 2)"
+    )
     parser.add_argument("--reuse", action="store_true", help="vectors phase: search the files of an earlier run")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
