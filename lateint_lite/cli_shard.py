@@ -50,7 +50,13 @@ def cmd_shard(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _build(args: argparse.Namespace, out: TextIO) -> int:
+    import os
     from dataclasses import asdict
+
+    from .errors import LateIntError
+
+    if os.path.exists(args.manifest):
+        raise LateIntError(f"{args.manifest}: already exists (`lateint shard info` describes it)")
 
     if args.local:
         report = _build_locally(args)

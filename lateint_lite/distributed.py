@@ -230,6 +230,8 @@ def build_sharded(
     """Create a sharded index at ``manifest_path`` from ``source`` (paths, or a Ray Dataset of
     {"id", "text", "meta_json"} rows) on Ray: ``workers`` encoding actors with ``threads``
     onnxruntime threads each, one shared codec trained on a sample, one writer task per shard."""
+    if os.path.exists(manifest_path):
+        raise InvalidInputError(f"{manifest_path}: already exists (a build creates a new sharded index)")
     connect(address)
     started = time.perf_counter()
     open_sharded(manifest_path, create=True, shards=shards, model=model, encoder=_probe(encoder_factory)).close()

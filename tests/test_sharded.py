@@ -308,6 +308,8 @@ def test_cli_builds_searches_and_describes_a_sharded_index(tmp_path, capsys):
     assert info["shards"] == 2 and info["documents"] == sum(s["documents"] for s in info["shard_info"])
     assert main(["shard", "search", str(tmp_path / "missing.json"), "q"]) == 1
     assert capsys.readouterr().err.startswith("lateint: error:")
+    assert main(["shard", "build", manifest, sample, "--shards", "2", "--local"]) == 1
+    assert "already exists" in capsys.readouterr().err
 
 
 def test_a_sharded_search_scores_the_centroids_once(pair, monkeypatch):
