@@ -117,10 +117,10 @@ def train_codec(sample: np.ndarray, heldout: np.ndarray, options: BuildOptions, 
 
 
 def draw_sample(
-    store: Store, source: VectorSource, dim: int, sample_tokens: int, heldout_tokens: int, seed: int
+    counts: list[tuple[int, int]], source: VectorSource, dim: int, sample_tokens: int, heldout_tokens: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, dict[int, DocumentTokens]]:
-    """(training vectors, held-out vectors, their documents by doc_id) from random documents."""
-    counts = store.doc_token_counts()
+    """(training vectors, held-out vectors, their documents by doc_id) from random documents of
+    ``counts`` ((doc_id, n_tokens) of every document)."""
     sample_ids, heldout_ids = _split_sample(counts, sample_tokens, heldout_tokens, seed)
     sample, cached = _read_sample(source, sample_ids, dim)
     heldout, cached_heldout = _read_sample(source, heldout_ids, dim) if heldout_ids != sample_ids else (sample, {})
@@ -149,7 +149,7 @@ def build_codec(
     cached: dict[int, DocumentTokens] = {}
     if shared is None:
         sample, heldout, cached = draw_sample(
-            store, source, dim, sample_tokens_for(n_tokens, options.n_centroids), HELDOUT_TOKENS, options.seed
+            counts, source, dim, sample_tokens_for(n_tokens, options.n_centroids), HELDOUT_TOKENS, options.seed
         )
         codec = train_codec(sample, heldout, options, n_tokens)
         centroid_values, array_rows = codec.to_stored()

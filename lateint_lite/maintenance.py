@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import segments
-from .builder import HELDOUT_TOKENS, BuildReport, build_codec, draw_sample
+from .builder import BuildReport, build_codec, draw_sample
 from .config import BuildOptions, IndexConfig
 from .encoder import Encoder
 from .errors import InvalidInputError, LateIntError
@@ -165,9 +165,8 @@ class Maintenance:
                 encoder=self._encoder,
             )
             source.check_available()
-            sample, heldout, _ = draw_sample(
-                self._store, source, state.config.dim, sample_tokens, heldout_tokens or HELDOUT_TOKENS, seed
-            )
+            counts = self._store.doc_token_counts()
+            sample, heldout, _ = draw_sample(counts, source, state.config.dim, sample_tokens, heldout_tokens, seed)
         return sample, heldout
 
     def _refuse_own_codec_for_shard(self, what: str) -> None:
