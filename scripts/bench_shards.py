@@ -133,6 +133,8 @@ def vectors_phase(args: argparse.Namespace) -> str:
         "| ingest | CPUs | seconds | docs/s | scaling efficiency (2 CPUs vs 2 x 1) |\n|---|---|---|---|---|\n"
         + "\n".join(rows)
     )
+    if args.ingest_only:  # search later, on a quiet host, with --reuse
+        return ingest
     return f"{ingest}\n\n{search_tables(args, folder)}"
 
 
@@ -236,10 +238,15 @@ def main() -> None:
         "--ray-cpus", type=int, nargs="+", default=[1, 2], help="Ray cluster sizes to ingest with (default 1 2)"
     )
     parser.add_argument("--reuse", action="store_true", help="vectors phase: search the files of an earlier run")
+    parser.add_argument("--ingest-only", action="store_true", help="vectors phase: write the files, search later")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.phase == "vectors":
         title = "Shards on Ray: search, precomputed vectors" if args.reuse else "Shards on Ray: precomputed vectors"
+        if args.ingest_only:
+            title = "Shards on Ray: ingest, precomputed vectors"
+        if args.docs != 200_000:  # the 200k sections stay; other sizes get their own
+            title += f", {args.docs:,} documents"
         write_section(args.write, title, vectors_phase(args))
     else:
         write_section(args.write, "Shards on Ray: ingest through the encoder", encoder_phase(args))
