@@ -30,7 +30,7 @@ from ._version import __version__
 from .boundary import translate
 from .config import AUTO, DEFAULT_NBITS, DEFAULT_RESIDUAL_DIM, DEFAULT_SEED, NBITS
 from .documents import preview
-from .errors import LateIntError
+from .errors import InvalidInputError, LateIntError
 from .evaluation import DEFAULT_MODES as DEFAULT_EVAL_MODES
 from .sources import displayable
 
@@ -199,10 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-k", type=int, default=1000, help="largest k a request may ask for (default 1000)")
     p.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="largest request body, bytes (8 MiB)")
 
-    p = sub.add_parser("models", help="list, describe or verify the installed models")
-    p.add_argument("action", choices=("list", "info", "verify"), help="list all; info or verify one")
-    p.add_argument("name", nargs="?", help="model name or folder (info, verify; default: the default model)")
-    p.add_argument("--json", action="store_true", help="print JSON (list, info)")
+    p = sub.add_parser("models", help="list, describe, verify or export models")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    m = actions.add_parser("list", help="every installed model")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    for action, purpose in (("info", "describe"), ("verify", "check the sha256 of")):
+        m = actions.add_parser(action, help=f"{purpose} one model")
+        m.add_argument("name", nargs="?", help="model name or folder (default: the default model)")
+        if action == "info":
+            m.add_argument("--json", action="store_true", help="print JSON")
+    _export_parser(actions)
 
     from .cli_shard import add_parser as add_shard_parser
 
@@ -636,12 +642,67 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _export_parser(actions: Any) -> None:
+    m = actions.add_parser(
+        "export",
+        help="export a local checkpoint folder to ONNX + manifest (needs the export extra; never downloads)",
+        description="Export a checkpoint folder (PyLate / sentence-transformers, Stanford ColBERT, or plain "
+        "Hugging Face layout; safetensors weights) into a new lateint-lite model folder.",
+    )
+    m.add_argument("source", help="checkpoint folder")
+    m.add_argument("dest", help="new model folder to write")
+    m.add_argument("--name", help="model name in the manifest (default: DEST's folder name)")
+    m.add_argument("--projection-file", help="safetensors with a linear projection, for a plain checkpoint")
+    m.add_argument("--no-quantize", action="store_true", help="keep fp32 weights (default: dynamic int8)")
+    m.add_argument("--license", help="licence to record (default: the model card's, else unknown)")
+    m.add_argument("--query-marker", help="token inserted after the first query token (e.g. [unused0])")
+    m.add_argument("--document-marker", help="token inserted after the first document token (e.g. [unused1])")
+    m.add_argument("--query-length", type=int, help="query length in tokens (default: the checkpoint's)")
+    m.add_argument("--document-length", type=int, help="document window in tokens (default: the checkpoint's)")
+    m.add_argument("--expand-to", type=int, help="pad queries with the mask token to this many tokens")
+    m.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def cmd_models_export(args: argparse.Namespace, out: TextIO) -> int:
+    from .model_export import export_checkpoint
+
+    for flag in ("query_length", "document_length", "expand_to"):
+        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
+            raise InvalidInputError(f"--{flag.replace('_', '-')} must be positive")
+    report = export_checkpoint(
+        args.source,
+        args.dest,
+        name=args.name,
+        projection_file=args.projection_file,
+        quantize=not args.no_quantize,
+        license=args.license,
+        query_marker=args.query_marker,
+        document_marker=args.document_marker,
+        query_length=args.query_length,
+        document_length=args.document_length,
+        expand_to=args.expand_to,
+    )
+    if args.json:
+        json.dump(report.to_dict(), out, indent=2)
+        out.write("\n")
+        return 0
+    kind = "int8" if report.quantized else "fp32"
+    print(
+        f"{report.folder}: {report.layout} layout, dim {report.dim}, {kind}; "
+        f"min token cosine vs PyTorch {report.min_token_cosine:.5f}",
+        file=out,
+    )
+    for note in report.notes:
+        print(f"note: {note}", file=out)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
     from .manifest import describe_model, installed_models, load_manifest
 
+    if args.action == "export":
+        return cmd_models_export(args, out)
     if args.action == "list":
-        if args.name:
-            raise LateIntError("`lateint models list` takes no model name")
         rows = []
         for name, (folder, origin) in installed_models().items():
             manifest = load_manifest(folder)
