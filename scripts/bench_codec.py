@@ -9,8 +9,8 @@ the decoded vectors (no pruning), so the numbers are the codec's loss alone:
 - a BEIR set (canonical int8 token vectors of an unbuilt index of it): nDCG@10.
 
     OPENBLAS_NUM_THREADS=1 python scripts/bench_codec.py --docs 10000 --write docs/benchmarks.md
-    OPENBLAS_NUM_THREADS=1 python scripts/bench_codec.py --docs 0 --beir /tmp/scifact-int8.lateint \\
-        --dataset ../shared/data/scifact --write docs/benchmarks.md
+    OPENBLAS_NUM_THREADS=1 python scripts/bench_codec.py --docs 0 --index /tmp/scifact-int8.lateint \\
+        --dataset ../shared/data/scifact [--model NAME] --write docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -204,6 +204,18 @@ def synthetic(n_docs: int, seeds: list[int], only: list[str] | None, noise: floa
     )
 
 
+def unbuilt_index(path: Path, dataset_dir: Path, model: str) -> None:
+    """The dataset's corpus encoded by ``model`` into an index that keeps its int8 tokens (no build)."""
+    from lateint_lite.evaluation import load_beir
+    from lateint_lite.sources import read_documents
+
+    dataset = load_beir(dataset_dir)
+    started = time.perf_counter()
+    with li.open(path, create=True, model=model, auto_build=False) as idx:
+        idx.add(list(read_documents(str(dataset.corpus))), progress=True)
+    print(f"{path}: encoded in {time.perf_counter() - started:.0f} s", flush=True)
+
+
 def beir(index: Path, dataset_dir: Path, seeds: list[int], only: list[str] | None) -> str:
     """Codec variants on the canonical token vectors of an unbuilt (int8) index: exact nDCG@10."""
     from lateint_lite.codecs import Int8Codec
@@ -259,7 +271,12 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path)
     parser.add_argument("--title", default="Codec loss by cause (bench_codec.py)")
     parser.add_argument("--write", type=Path)
+    parser.add_argument(
+        "--model", help="with --index and --dataset: write the unbuilt index with this model first if it is missing"
+    )
     args = parser.parse_args()
+    if args.index and args.dataset and args.model and not args.index.exists():
+        unbuilt_index(args.index, args.dataset, args.model)
     parts = []
     if args.docs:
         parts.append(synthetic(args.docs, args.seeds, args.only, args.noise))
