@@ -7,9 +7,12 @@ build leaves the index as it was. Vectors come from a
 encoded again, or vectors passed again), never from decoded residual codes
 unless the caller opted into a lossy rebuild.
 
-Memory is bounded by the training sample: the sample's vectors are held once (and
-reused when their documents are written back); every other document is read,
-encoded and written back in chunks of ``REENCODE_CHUNK_DOCS``. Time: one pass of
+Memory is bounded by the training sample: the sample's vectors are held once, in one
+preallocated matrix; every document is then read, encoded and written back in chunks of at
+most ``REENCODE_CHUNK_TOKENS`` tokens. The sample is reused for its documents only when
+reading them again would mean running the model again (a text rebuild); stored int8 tokens
+are read again instead, so the sample is freed before the re-encode (docs/benchmarks.md
+"Peak memory per phase"). Time: one pass of
 the encoder over the collection when the source is text (SciFact: minutes; see
 docs/benchmarks.md), a decode otherwise.
 """
@@ -17,7 +20,7 @@ docs/benchmarks.md), a decode otherwise.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +41,11 @@ if TYPE_CHECKING:
 #: Training points per centroid (PLAID samples ~76; 16 measured no worse on SciFact).
 SAMPLE_PER_CENTROID = 16
 MIN_SAMPLE_TOKENS = 65_536
+SAMPLE_READ_DOCS = 64
 HELDOUT_TOKENS = 65_536
 REENCODE_CHUNK_DOCS = 512
+#: Tokens per re-encode chunk (65,536 x 384 float32 = 96 MiB, plus the codec's temporaries).
+REENCODE_CHUNK_TOKENS = 65_536
 
 
 @dataclass(frozen=True)
@@ -86,14 +92,26 @@ def _split_sample(
     return sample, heldout or sample
 
 
-def _read_sample(source: VectorSource, doc_ids: list[int], dim: int) -> tuple[np.ndarray, dict[int, DocumentTokens]]:
-    """(vectors of ``doc_ids`` as one matrix, doc_id -> that document, its vectors as views)."""
-    parts = source.vectors(doc_ids)
-    matrix = np.concatenate([p.vectors for p in parts]) if parts else np.empty((0, dim), np.float32)
-    bounds = np.cumsum([0] + [len(p.vectors) for p in parts])
-    return matrix, {
-        d: parts[i].with_vectors(matrix[bounds[i] : bounds[i + 1]]) for i, d in enumerate(doc_ids[: len(parts)])
-    }
+def _read_sample(
+    source: VectorSource, doc_ids: list[int], dim: int, expected_tokens: int
+) -> tuple[np.ndarray, dict[int, DocumentTokens]]:
+    """(vectors of ``doc_ids`` as one matrix, doc_id -> that document, its vectors as views).
+    The documents are read a chunk at a time into a matrix sized for ``expected_tokens`` (their
+    stored counts; grown if a source yields more), so the sample is never held twice."""
+    matrix = np.empty((max(expected_tokens, 1), dim), np.float32)
+    filled = 0
+    spans: list[tuple[int, DocumentTokens, int, int]] = []
+    for lo in range(0, len(doc_ids), SAMPLE_READ_DOCS):
+        chunk = doc_ids[lo : lo + SAMPLE_READ_DOCS]
+        for d, part in zip(chunk, source.vectors(chunk), strict=False):
+            n = len(part.vectors)
+            if filled + n > len(matrix):
+                matrix = np.concatenate([matrix, np.empty((max(n, len(matrix) // 4), dim), np.float32)])
+            matrix[filled : filled + n] = part.vectors
+            spans.append((d, part, filled, filled + n))
+            filled += n
+    matrix = matrix[:filled]
+    return matrix, {d: part.with_vectors(matrix[a:b]) for d, part, a, b in spans}
 
 
 def sample_tokens_for(n_tokens: int, n_centroids: int | None) -> int:
@@ -122,8 +140,13 @@ def draw_sample(
     """(training vectors, held-out vectors, their documents by doc_id) from random documents of
     ``counts`` ((doc_id, n_tokens) of every document)."""
     sample_ids, heldout_ids = _split_sample(counts, sample_tokens, heldout_tokens, seed)
-    sample, cached = _read_sample(source, sample_ids, dim)
-    heldout, cached_heldout = _read_sample(source, heldout_ids, dim) if heldout_ids != sample_ids else (sample, {})
+    sizes = dict(counts)
+    sample, cached = _read_sample(source, sample_ids, dim, sum(sizes[d] for d in sample_ids))
+    heldout, cached_heldout = (
+        _read_sample(source, heldout_ids, dim, sum(sizes[d] for d in heldout_ids))
+        if heldout_ids != sample_ids
+        else (sample, {})
+    )
     cached.update(cached_heldout)
     return sample, heldout, cached
 
@@ -158,11 +181,15 @@ def build_codec(
         codec = shared.codec()
         centroid_values, array_rows = shared.centroids, list(shared.arrays)
     trained = time.perf_counter()
+    fit = centroid_cosine(codec, heldout) if shared is None else shared.centroid_cosine
+    sample_tokens = int(sample.shape[0])
+    del sample, heldout
+    if source.reads_stored_tokens:  # reading them again is cheap: free the sample now
+        cached = {}
     store.replace_arrays(array_rows)
     store.replace_centroids(centroid_values)
-    n_stored = _reencode_all(store, source, codec, cached, progress)
+    n_stored = _reencode_all(store, source, codec, counts, cached, progress)
     finished = time.perf_counter()
-    fit = centroid_cosine(codec, heldout) if shared is None else shared.centroid_cosine
     record = BuildRecord(at=time.time(), tokens=n_stored, documents=len(counts), seed=options.seed, centroid_cosine=fit)
     report = BuildReport(
         documents=len(counts),
@@ -172,7 +199,7 @@ def build_codec(
         nbits=codec.nbits,
         residual_dim=codec.residual_dim,
         bytes_per_token=codec.bytes_per_token,
-        sample_tokens=int(sample.shape[0]),
+        sample_tokens=sample_tokens,
         train_seconds=round(trained - started, 2),
         encode_seconds=round(finished - trained, 2),
         pool_factor=pool_factor,
@@ -191,19 +218,35 @@ def centroid_cosine(codec: ResidualCodec, tokens: np.ndarray) -> float:
     return round(float(np.mean(np.einsum("ij,ij->i", tokens, centroids) / np.maximum(norms, 1e-12))), 4)
 
 
+def _token_chunks(counts: list[tuple[int, int]]) -> Iterator[list[int]]:
+    """Doc ids in order, in chunks of at most ``REENCODE_CHUNK_TOKENS`` stored tokens and
+    ``REENCODE_CHUNK_DOCS`` documents (a longer document is a chunk of its own)."""
+    chunk: list[int] = []
+    tokens = 0
+    for doc_id, n in counts:
+        if chunk and (tokens + n > REENCODE_CHUNK_TOKENS or len(chunk) == REENCODE_CHUNK_DOCS):
+            yield chunk
+            chunk, tokens = [], 0
+        chunk.append(doc_id)
+        tokens += n
+    if chunk:
+        yield chunk
+
+
 def _reencode_all(
     store: Store,
     source: VectorSource,
     codec: ResidualCodec,
+    counts: list[tuple[int, int]],
     cached: dict[int, DocumentTokens],
     progress: Callable[[int], None] | None,
 ) -> int:
-    """Encode every document with ``codec`` chunk by chunk (vectors from ``source``, or from
-    ``cached`` for the training sample) and rebuild the inverted lists; returns the stored
-    token count."""
+    """Encode every document of ``counts`` with ``codec`` chunk by chunk (vectors from ``source``,
+    or from ``cached`` for the training sample) and rebuild the inverted lists; returns the
+    stored token count."""
     cells: list[tuple[int, np.ndarray]] = []
     n_stored = 0
-    for chunk in store.doc_id_chunks(REENCODE_CHUNK_DOCS):
+    for chunk in _token_chunks(counts):
         wanted = [d for d in chunk if d not in cached]
         fresh = dict(zip(wanted, source.vectors(wanted), strict=True))
         docs = [cached[d] if d in cached else fresh[d] for d in chunk]

@@ -90,6 +90,11 @@ class VectorSource:
         self.used_stored_codes = False
         self.learned: dict[int, int] = {}
 
+    @property
+    def reads_stored_tokens(self) -> bool:
+        """Whether vectors come from the stored int8 tokens (cheap to read again), not the model."""
+        return self._from_stored
+
     def check_available(self) -> None:
         """Refuse up front when documents known to be precomputed vectors have no source."""
         if self._from_stored or self._supplied is not None or self._lossy:

@@ -50,7 +50,8 @@ def make_encoder(args: argparse.Namespace) -> OnnxEncoder:
         max_length=args.doc_max_length or manifest.document.max_length,
         max_passages=args.max_passages or manifest.document.max_passages,
     )
-    manifest = dataclasses.replace(manifest, query=query, document=document)
+    batch = args.max_batch_size or manifest.max_batch_size
+    manifest = dataclasses.replace(manifest, query=query, document=document, max_batch_size=batch)
     return OnnxEncoder(manifest, skiplist=PUNCTUATION if args.skiplist == "punctuation" else None)
 
 
@@ -64,6 +65,8 @@ def index_name(dataset: str, args: argparse.Namespace) -> str:
         parts.append(args.skiplist)
     if args.max_passages:
         parts.append(f"passages{args.max_passages}")
+    if args.max_batch_size:
+        parts.append(f"batch{args.max_batch_size}")
     return "-".join(parts) + ".lateint"
 
 
@@ -110,6 +113,9 @@ def main() -> None:
     parser.add_argument("--doc-max-length", type=int)
     parser.add_argument("--skiplist", choices=["punctuation"])
     parser.add_argument("--max-passages", type=int, help="passages per document (1: truncate at the document length)")
+    parser.add_argument(
+        "--max-batch-size", type=int, help="documents per ONNX run (default: the manifest's; MiniLM: 1)"
+    )
     parser.add_argument("--title", default="BEIR evaluation (eval_beir.py)")
     parser.add_argument("--write", type=Path, help="markdown file to update (e.g. docs/benchmarks.md)")
     args = parser.parse_args()

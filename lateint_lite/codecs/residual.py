@@ -386,9 +386,19 @@ def _optional(arrays: dict[str, np.ndarray], name: str) -> np.ndarray | None:
 # -- training ------------------------------------------------------------------------------
 
 
+BASIS_BLOCK_ROWS = 8192
+
+
 def _orthonormal_basis(residuals: np.ndarray, r: int) -> np.ndarray:
-    """Top-r principal directions (uncentered) of a residual sample, float32 (dim, r)."""
-    second_moment = residuals.T.astype(np.float64) @ residuals.astype(np.float64) / max(len(residuals), 1)
+    """Top-r principal directions (uncentered) of a residual sample, float32 (dim, r). The second
+    moment is accumulated in float64 a block of rows at a time (two float64 copies of a 65k x 384
+    sample were 400 MB, the peak of a SciFact build)."""
+    dim = residuals.shape[1]
+    second_moment = np.zeros((dim, dim), np.float64)
+    for lo in range(0, len(residuals), BASIS_BLOCK_ROWS):
+        block = residuals[lo : lo + BASIS_BLOCK_ROWS].astype(np.float64)
+        second_moment += block.T @ block
+    second_moment /= max(len(residuals), 1)
     eigenvalues, eigenvectors = np.linalg.eigh(second_moment)
     order = np.argsort(-eigenvalues, kind="stable")[:r]
     return np.ascontiguousarray(eigenvectors[:, order], dtype=np.float32)
@@ -430,7 +440,8 @@ def train_residual_codec(
     r = dim if residual_dim is None else int(residual_dim)
     codebook = _quantized_codebook(train_codebook(sample, n_centroids, seed=seed))
     heldout = np.ascontiguousarray(heldout, dtype=np.float32)
-    residuals = heldout - codebook.centroids[codebook.assign(heldout)]
+    residuals = codebook.centroids[codebook.assign(heldout)]
+    np.subtract(heldout, residuals, out=residuals)  # in place: one held-out-sized array, not two
     basis = None if r == dim else _orthonormal_basis(residuals, r)
     projected = residuals if basis is None else residuals @ basis
     cutoffs, weights = _bucket_tables(projected, nbits)
