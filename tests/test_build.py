@@ -269,3 +269,35 @@ def test_warm_up_loads_the_resident_state(built):
     assert idx._cache._resident is not None
     assert idx.search_vectors(docs[4]["vectors"][:5], k=1)[0].id == "d4"
     assert idx.config.codec.kind == "residual" and idx.config.build.documents == len(docs)
+
+
+def test_reencode_chunks_are_bounded_by_tokens_and_documents(monkeypatch):
+    from lateint_lite import builder
+
+    monkeypatch.setattr(builder, "REENCODE_CHUNK_TOKENS", 100)
+    monkeypatch.setattr(builder, "REENCODE_CHUNK_DOCS", 3)
+    counts = [(1, 40), (2, 40), (3, 40), (4, 250), (5, 10), (6, 10), (7, 10), (8, 10)]
+    chunks = list(builder._token_chunks(counts))
+    assert chunks == [[1, 2], [3], [4], [5, 6, 7], [8]]  # a long document is a chunk of its own
+    assert [d for c in chunks for d in c] == [d for d, _ in counts]
+
+
+def test_the_training_sample_is_read_into_one_matrix_even_when_a_source_yields_more(monkeypatch):
+    from lateint_lite import builder
+    from lateint_lite.passages import DocumentTokens
+
+    monkeypatch.setattr(builder, "SAMPLE_READ_DOCS", 2)
+    rng = np.random.default_rng(0)
+    vectors = {d: rng.standard_normal((n, 4)).astype(np.float32) for d, n in ((1, 3), (2, 5), (3, 2), (4, 7))}
+
+    class Source:
+        def vectors(self, ids):
+            return [DocumentTokens.whole(vectors[d]) for d in ids]
+
+    # the stored counts say 9 tokens; the source (a text re-encode, say) gives 17
+    matrix, by_doc = builder._read_sample(Source(), [1, 2, 3, 4], 4, expected_tokens=9)
+    assert matrix.shape == (17, 4)
+    np.testing.assert_array_equal(matrix, np.concatenate([vectors[d] for d in (1, 2, 3, 4)]))
+    for d, doc in by_doc.items():
+        np.testing.assert_array_equal(doc.vectors, vectors[d])
+        assert np.shares_memory(doc.vectors, matrix)  # views, not copies
