@@ -46,12 +46,14 @@ from .requests import (
     normalize_ids,
     normalize_text,
     normalize_texts,
+    positive_int,
     prepare_documents,
     search_request,
     with_overrides,
 )
 from .sharding import ShardManifest, check_shard_count, shard_file_names, shard_of
 from .shared_codec import SharedCodec, SharedQuery, train_shared_codec
+from .writer import WRITE_CHUNK
 
 T = TypeVar("T")
 #: Seconds a search waits for a shard by default before reporting it as timed out.
@@ -395,17 +397,25 @@ class ShardedIndex:
     # -- writes ---------------------------------------------------------------------------------
 
     @guarded
-    def add(self, docs: Iterable[Mapping[str, Any]], *, progress: ProgressArg = False) -> list[str]:
+    def add(
+        self, docs: Iterable[Mapping[str, Any]], *, progress: ProgressArg = False, batch_size: int = WRITE_CHUNK
+    ) -> list[str]:
         """Validate every document, refuse ids already present, then add each shard's documents in
-        one transaction of that shard. Returns the ids in input order."""
-        return self._write(docs, replace_existing=False, progress=progress)
+        one transaction of that shard (``batch_size`` as in :meth:`Index.add`). Returns the ids in
+        input order."""
+        return self._write(docs, replace_existing=False, progress=progress, batch_size=batch_size)
 
     @guarded
-    def upsert(self, docs: Iterable[Mapping[str, Any]], *, progress: ProgressArg = False) -> list[str]:
+    def upsert(
+        self, docs: Iterable[Mapping[str, Any]], *, progress: ProgressArg = False, batch_size: int = WRITE_CHUNK
+    ) -> list[str]:
         """Like :meth:`add`; a document whose id exists replaces it (in its own shard)."""
-        return self._write(docs, replace_existing=True, progress=progress)
+        return self._write(docs, replace_existing=True, progress=progress, batch_size=batch_size)
 
-    def _write(self, docs: Iterable[Mapping[str, Any]], *, replace_existing: bool, progress: ProgressArg) -> list[str]:
+    def _write(
+        self, docs: Iterable[Mapping[str, Any]], *, replace_existing: bool, progress: ProgressArg, batch_size: int
+    ) -> list[str]:
+        positive_int(batch_size, "batch_size")
         documents = list(docs) if not isinstance(docs, (Mapping, str, bytes)) else docs
         items = prepare_documents(documents, self._shards[0].dim)  # every document checked before any write
         groups: dict[int, list[Mapping[str, Any]]] = {}
@@ -421,7 +431,7 @@ class ShardedIndex:
         for number in sorted(groups):
             write = self._shards[number].upsert if replace_existing else self._shards[number].add
             try:
-                write(groups[number], progress=progress)
+                write(groups[number], progress=progress, batch_size=batch_size)
             except LateIntError as exc:
                 done = [n for n in sorted(groups) if n < number]
                 raise type(exc)(

@@ -58,10 +58,9 @@ def synthetic_rows(batch: dict[str, np.ndarray], shards: int) -> dict[str, list]
     }
 
 
-def single_file_ingest(path: Path, n_docs: int) -> float:
-    """One process, the same steps as the Ray path: codec on a random sample, then every document once."""
+def sample_codec(n_docs: int):
+    """The codec both layouts train the same way: on random documents' vectors, as a build would."""
     gen = Generator(DIM)
-    started = time.perf_counter()
     options = li.BuildOptions().validated(DIM)
     total = TOKENS_PER_DOC * n_docs
     wanted = sample_tokens_for(total, None) + HELDOUT_TOKENS
@@ -69,11 +68,38 @@ def single_file_ingest(path: Path, n_docs: int) -> float:
     numbers = rng.choice(n_docs, min(n_docs, int(1.5 * wanted / TOKENS_PER_DOC) + 1), replace=False)
     vectors = [gen.document(int(i))[0] for i in numbers]
     held = vectors[-max(1, HELDOUT_TOKENS // TOKENS_PER_DOC) :]
-    shared = train_shared_codec(vectors[: len(vectors) - len(held)] or held, held, options, total)
+    return train_shared_codec(vectors[: len(vectors) - len(held)] or held, held, options, total)
+
+
+def single_file_ingest(path: Path, n_docs: int) -> float:
+    """One process, the same steps as the Ray path: codec on a random sample, then every document once."""
+    gen = Generator(DIM)
+    started = time.perf_counter()
+    shared = sample_codec(n_docs)
     with li.open(path, create=True, encoder=VectorsOnly(DIM), auto_build=False) as idx:
         idx.build(codec=shared)
         for lo in range(0, n_docs, 20_000):
             idx.add(gen.batch(lo, min(lo + 20_000, n_docs)), batch_size=1000)
+    return time.perf_counter() - started
+
+
+def local_shards_ingest(manifest: Path, n_docs: int, shards: int) -> float:
+    """The sharded layout written by this process (no Ray): one codec built into every empty shard,
+    then every document routed to its shard by ``ShardedIndex.add``."""
+    from lateint_lite.sharding import ShardManifest
+
+    gen = Generator(DIM)
+    started = time.perf_counter()
+    shared = sample_codec(n_docs)
+    li.open_sharded(manifest, create=True, shards=shards, encoder=VectorsOnly(DIM)).close()
+    layout = ShardManifest.read(str(manifest))
+    for path in layout.shard_paths(str(manifest)):
+        with li.open(path, encoder=VectorsOnly(DIM), auto_build=False) as shard:
+            shard.build(codec=shared)
+    layout.with_codec(shared.fingerprint).write(str(manifest))
+    with li.open_sharded(manifest, encoder=VectorsOnly(DIM)) as sharded:
+        for lo in range(0, n_docs, 20_000):
+            sharded.add(gen.batch(lo, min(lo + 20_000, n_docs)), batch_size=1000)
     return time.perf_counter() - started
 
 
@@ -113,6 +139,14 @@ def vectors_phase(args: argparse.Namespace) -> str:
             li.migrate(path)
         return search_tables(args, args.folder)
     folder = args.folder
+    if args.local_shards:  # beside an existing one.lateint: the shards, written by this process
+        for old in folder.glob(f"ray{max(args.ray_cpus)}*"):
+            old.unlink()
+        seconds = local_shards_ingest(folder / f"ray{max(args.ray_cpus)}.json", args.docs, args.shards)
+        return (
+            "| ingest | CPUs | seconds | docs/s |\n|---|---|---|---|\n"
+            f"| one process, {args.shards} shards (ShardedIndex.add) | 2 | {seconds:.0f} | {args.docs / seconds:,.0f} |"
+        )
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     rows = []
@@ -239,12 +273,20 @@ def main() -> None:
     )
     parser.add_argument("--reuse", action="store_true", help="vectors phase: search the files of an earlier run")
     parser.add_argument("--ingest-only", action="store_true", help="vectors phase: write the files, search later")
+    parser.add_argument(
+        "--local-shards",
+        action="store_true",
+        help="vectors phase: write the shards in this process beside the folder's one.lateint (no Ray ingest; "
+        "Ray Data materializes every float32 vector in its object store, 51 GB at 1M documents)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.phase == "vectors":
         title = "Shards on Ray: search, precomputed vectors" if args.reuse else "Shards on Ray: precomputed vectors"
         if args.ingest_only:
             title = "Shards on Ray: ingest, precomputed vectors"
+        if args.local_shards:
+            title = "Shards: local ingest, precomputed vectors"
         if args.docs != 200_000:  # the 200k sections stay; other sizes get their own
             title += f", {args.docs:,} documents"
         write_section(args.write, title, vectors_phase(args))

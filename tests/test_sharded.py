@@ -169,6 +169,16 @@ def test_an_add_of_an_existing_id_writes_nothing(pair):
     assert "fine" not in sharded
 
 
+def test_writes_take_a_batch_size_like_one_index(pair):
+    sharded, _ = pair
+    sharded.add([{"id": f"b{i}", "text": f"w{i} w{i + 1}"} for i in range(7)], batch_size=2)
+    sharded.upsert([{"id": "b0", "text": "w9 w8"}], batch_size=1)
+    assert all(f"b{i}" in sharded for i in range(7)) and sharded.get("b0").text == "w9 w8"
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        sharded.add([{"id": "b99", "text": "w1"}], batch_size=0)
+    assert "b99" not in sharded
+
+
 def test_a_new_document_in_a_built_shard_uses_the_shared_codec(pair):
     sharded, single = pair
     doc = {"id": "late", "text": "w1 w2 w3 w4 w5 w6"}
