@@ -454,21 +454,32 @@ class ShardedIndex:
 
     @guarded
     def build(
-        self, options: BuildOptions | None = None, *, progress: ProgressArg = False, **overrides: Any
+        self,
+        options: BuildOptions | None = None,
+        *,
+        codec: SharedCodec | None = None,
+        progress: ProgressArg = False,
+        **overrides: Any,
     ) -> ShardedBuildReport:
         """Train one codec on a sample from every shard (in proportion to its tokens), build every
         shard with it, then record its fingerprint in the manifest (last, so an interrupted build
-        is detected on open)."""
+        is detected on open). ``codec`` skips training, as in :meth:`Index.build`: every shard,
+        empty ones too, is built with that codec."""
         dim = self._shards[0].dim
         chosen = with_overrides(BuildOptions, options, overrides).validated(dim)
-        total, plan = shard_samples([shard.info().tokens for shard in self._shards], chosen)
-        samples, heldouts = [], []
-        for shard, (n_sample, n_heldout) in zip(self._shards, plan, strict=True):
-            if n_sample:
-                sample, heldout = shard.training_sample(n_sample, n_heldout, seed=chosen.seed)
-                samples.append(sample)
-                heldouts.append(heldout)
-        shared = train_shared_codec(samples, heldouts, chosen, total)
+        tokens = [shard.info().tokens for shard in self._shards]
+        samples: list[np.ndarray] = []
+        if codec is None:
+            total, plan = shard_samples(tokens, chosen)
+            heldouts = []
+            for shard, (n_sample, n_heldout) in zip(self._shards, plan, strict=True):
+                if n_sample:
+                    sample, heldout = shard.training_sample(n_sample, n_heldout, seed=chosen.seed)
+                    samples.append(sample)
+                    heldouts.append(heldout)
+            shared = train_shared_codec(samples, heldouts, chosen, total)
+        else:
+            shared, total = codec, sum(tokens)
         seconds = []
         for shard in self._shards:
             report = shard.build(codec=shared, pool_factor=chosen.pool_factor, progress=progress)

@@ -86,18 +86,10 @@ def single_file_ingest(path: Path, n_docs: int) -> float:
 def local_shards_ingest(manifest: Path, n_docs: int, shards: int) -> float:
     """The sharded layout written by this process (no Ray): one codec built into every empty shard,
     then every document routed to its shard by ``ShardedIndex.add``."""
-    from lateint_lite.sharding import ShardManifest
-
     gen = Generator(DIM)
     started = time.perf_counter()
-    shared = sample_codec(n_docs)
-    li.open_sharded(manifest, create=True, shards=shards, encoder=VectorsOnly(DIM)).close()
-    layout = ShardManifest.read(str(manifest))
-    for path in layout.shard_paths(str(manifest)):
-        with li.open(path, encoder=VectorsOnly(DIM), auto_build=False) as shard:
-            shard.build(codec=shared)
-    layout.with_codec(shared.fingerprint).write(str(manifest))
-    with li.open_sharded(manifest, encoder=VectorsOnly(DIM)) as sharded:
+    with li.open_sharded(manifest, create=True, shards=shards, encoder=VectorsOnly(DIM)) as sharded:
+        sharded.build(codec=sample_codec(n_docs))
         for lo in range(0, n_docs, 20_000):
             sharded.add(gen.batch(lo, min(lo + 20_000, n_docs)), batch_size=1000)
     return time.perf_counter() - started

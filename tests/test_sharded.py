@@ -263,6 +263,21 @@ def test_an_empty_shard_takes_the_shared_codec(tmp_path, fake_encoder):
         assert len(reopened) == 21
 
 
+def test_a_sharded_index_builds_with_a_codec_it_is_given(pair, tmp_path, fake_encoder):
+    _, single = pair
+    given = single.shared_codec()
+    with li.open_sharded(tmp_path / "g.json", create=True, shards=3, encoder=fake_encoder) as sharded:
+        report = sharded.build(codec=given)  # empty shards: the codec first, documents after
+        assert report.codec_fingerprint == given.fingerprint and report.sample_tokens == 0
+        sharded.add(_docs(600))
+        for query in _queries(5):
+            got, want = sharded.search(query, 10, exact=True), single.search(query, 10, exact=True)
+            assert [h.id for h in got] == [h.id for h in want]
+            np.testing.assert_allclose([h.score for h in got], [h.score for h in want], rtol=1e-6)
+    with li.open_sharded(tmp_path / "g.json", encoder=fake_encoder) as reopened:
+        assert reopened.info()["codec_fingerprint"] == given.fingerprint  # recorded in the manifest
+
+
 def test_manifest_errors_are_clear(tmp_path, fake_encoder):
     path = tmp_path / "m.json"
     with pytest.raises(NotAnIndexError, match="no such"):
