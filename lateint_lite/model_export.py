@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .boundary import guarded, translate
 from .checkpoints import ExportPlan, Projection, read_checkpoint
 from .encoder import OnnxEncoder
 from .errors import InvalidInputError, ModelError
@@ -49,6 +50,7 @@ class ExportReport:
         return asdict(self)
 
 
+@guarded
 def export_checkpoint(
     source: str | os.PathLike[str],
     dest: str | os.PathLike[str],
@@ -59,7 +61,9 @@ def export_checkpoint(
     license: str | None = None,
     **conventions: Any,
 ) -> ExportReport:
-    """Export the checkpoint folder ``source`` into the new model folder ``dest``.
+    """Export the checkpoint folder ``source`` into the new model folder ``dest``. Every failure is
+    a :class:`~lateint_lite.errors.LateIntError` (a torch or onnxruntime error inside the export:
+    :class:`~lateint_lite.errors.InternalError`, its cause chained).
 
     ``conventions`` override what the checkpoint says (``query_marker``, ``document_marker``,
     ``query_length``, ``document_length``, ``expand_to``, ``skiplist``, ...); None keeps it.
@@ -72,10 +76,13 @@ def export_checkpoint(
     torch = require("torch", "export", "exporting a checkpoint")
     require("transformers", "export", "exporting a checkpoint")
     require("onnx", "export", "exporting a checkpoint")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.parent / f".{dest.name}.exporting-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)  # left by a killed export of this process id
-    staging.mkdir()
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)  # left by a killed export of this process id
+        staging.mkdir()
+    except OSError as exc:  # named by the destination, not by this function
+        raise translate(exc, str(dest)) from exc
     try:
         with torch.no_grad(), _quiet():
             model, backbone_config = _token_model(plan)

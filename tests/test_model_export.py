@@ -16,8 +16,8 @@ import lateint_lite as li
 from lateint_lite.checkpoints import read_checkpoint, safetensors_header
 from lateint_lite.cli import main
 from lateint_lite.encoder import OnnxEncoder
+from lateint_lite.errors import InvalidInputError, MissingExtraError, ModelError, StorageError
 from lateint_lite.manifest import load_manifest
-from lateint_lite.errors import InvalidInputError, MissingExtraError, ModelError
 from lateint_lite.model_export import export_checkpoint
 
 EXPORTED = Path(__file__).resolve().parent / "fixtures" / "exported"
@@ -235,6 +235,20 @@ def test_export_refuses_a_folder_that_is_not_empty(tmp_path, capsys):
     assert main(["models", "export", str(tmp_path / "ck"), str(dest)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lateint: error:") and "not empty" in err[0]
+
+
+def test_an_unwritable_destination_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from lateint_lite import model_export
+
+    monkeypatch.setattr(model_export, "require", lambda *a: None)  # as if the export extra were installed
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="a-file/out") as caught:
+        export_checkpoint(pylate_folder(tmp_path / "ck"), blocker / "out")
+    assert isinstance(caught.value.__cause__, OSError)
+    assert main(["models", "export", str(tmp_path / "ck"), str(blocker / "out")]) == 74
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"lateint: error: {blocker / 'out'}:")
 
 
 @pytest.mark.skipif(HAS_TORCH, reason="torch is installed here; this checks the message given without it")
