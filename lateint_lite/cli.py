@@ -422,7 +422,7 @@ def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
 
     _check_output_options(args)
 
-    with open_index(args.index, readonly=True) as idx, _slow_start_notice():
+    with open_index(args.index, readonly=True) as idx, _search_kernels(idx):
         hits = idx.rerank(displayable(args.query), args.ids, k=args.k)
     _print_hits(hits, args, out)
     return 0
@@ -483,12 +483,32 @@ def _slow_start_notice() -> Iterator[None]:
         timer.cancel()
 
 
+#: A search command on an index of at most this many stored tokens runs the numpy read kernels:
+#: one query there costs less than numba's start-up (~0.9 s per process) and far less than its
+#: first compile (~10 s); measured in docs/benchmarks.md "Cold start", docs/ARCHITECTURE.md.
+NUMPY_TIER_MAX_TOKENS = 10_000_000
+
+
+@contextlib.contextmanager
+def _search_kernels(idx: Any) -> Iterator[None]:
+    """The read kernels for one search command: the numpy tier on a small index, else numba
+    (with the slow-start notice); ``$LATEINT_KERNELS`` decides when it is set."""
+    from . import kernels
+
+    if "LATEINT_KERNELS" not in os.environ and idx.n_tokens <= NUMPY_TIER_MAX_TOKENS:
+        with kernels.tier_in_use("numpy"):
+            yield
+        return
+    with _slow_start_notice():
+        yield
+
+
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     _check_output_options(args)
 
-    with open_index(args.index, readonly=True) as idx, _slow_start_notice():
+    with open_index(args.index, readonly=True) as idx, _search_kernels(idx):
         hits = idx.search(
             displayable(args.query),
             k=args.k,

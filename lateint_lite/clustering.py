@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
 from .errors import CorruptIndexError, InvalidInputError
-from .kernels import centroid_sums, kmeanspp_seeds, nearest_centroids, nearest_in_groups
 
 KMEANS_ITERATIONS = 10
 MAX_CENTROIDS = 65536  # codes are stored as uint16
@@ -64,10 +64,10 @@ def spherical_kmeans(
     if n == 0:
         raise InvalidInputError("k-means needs at least one point")
     k = min(k, n)
-    centroids = points[kmeanspp_seeds(points, k, seed, trials=None if greedy else 1)].copy()
+    centroids = points[kernels.kmeanspp_seeds(points, k, seed, trials=None if greedy else 1)].copy()
     for _ in range(iterations):
-        codes, best = nearest_centroids(points, centroids)
-        sums, counts = centroid_sums(points, codes, k)
+        codes, best = kernels.nearest_centroids(points, centroids)
+        sums, counts = kernels.centroid_sums(points, codes, k)
         empty = np.flatnonzero(counts == 0)
         centroids = _normalize(sums.astype(np.float32))
         if empty.size:
@@ -118,7 +118,7 @@ class Codebook:
         points = np.ascontiguousarray(points, dtype=np.float32)
         if points.shape[0] == 0:
             return np.empty(0, np.int64)
-        return nearest_in_groups(points, self.coarse, self.centroids, self.group_offsets, probe)
+        return kernels.nearest_in_groups(points, self.coarse, self.centroids, self.group_offsets, probe)
 
 
 def train_codebook(points: np.ndarray, k: int, *, seed: int = 0, iterations: int = KMEANS_ITERATIONS) -> Codebook:
@@ -132,7 +132,7 @@ def train_codebook(points: np.ndarray, k: int, *, seed: int = 0, iterations: int
         rng = np.random.default_rng(seed)
         subsample = points[np.sort(rng.choice(n, COARSE_POINTS_PER_GROUP * n_groups, replace=False))]
     coarse = spherical_kmeans(subsample, n_groups, iterations=iterations, seed=seed)
-    groups, _ = nearest_centroids(points, coarse)
+    groups, _ = kernels.nearest_centroids(points, coarse)
     sizes = np.bincount(groups, minlength=coarse.shape[0])
     quotas = _allocate(sizes, k)
     fine: list[np.ndarray] = []

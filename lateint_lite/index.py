@@ -224,6 +224,12 @@ class Index:
     def __len__(self) -> int:
         return self._store.counts()[0]
 
+    @property
+    @guarded
+    def n_tokens(self) -> int:
+        """Token vectors stored for all documents (every passage's)."""
+        return self._store.counts()[1]
+
     @guarded
     def __contains__(self, doc_id: object) -> bool:
         return self._store.document_by_ext_id(normalize_id(doc_id)) is not None

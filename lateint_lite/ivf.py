@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
 from .errors import CorruptIndexError
-from .kernels import varint_decode_lists, varint_encode, varint_encode_lists
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,12 @@ def group_by_centroid(doc_codes: Iterable[tuple[int, np.ndarray]]) -> dict[int, 
 
 def encode_list(doc_ids: np.ndarray) -> bytes:
     """Row blob of one list (doc ids strictly increasing)."""
-    return varint_encode(doc_ids)
+    return kernels.varint_encode(doc_ids)
 
 
 def encode_postings(postings: Postings) -> dict[int, bytes]:
     """centroid -> row blob for every list of ``postings``."""
-    blobs = varint_encode_lists(postings.lists.offsets, postings.lists.values)
+    blobs = kernels.varint_encode_lists(postings.lists.offsets, postings.lists.values)
     return dict(zip(postings.centroids.tolist(), blobs, strict=True))
 
 
@@ -112,7 +112,7 @@ def decode_rows(rows: Mapping[int, bytes], n_centroids: int, max_doc_id: int) ->
     if rows and (min(rows) < 0 or max(rows) >= n_centroids):
         raise CorruptIndexError("inverted list for a centroid that does not exist")
     present = sorted(rows)
-    row_offsets, values = varint_decode_lists([rows[c] for c in present], max_doc_id)
+    row_offsets, values = kernels.varint_decode_lists([rows[c] for c in present], max_doc_id)
     counts = np.zeros(n_centroids, dtype=np.int64)
     counts[np.asarray(present, dtype=np.int64)] = np.diff(row_offsets)
     offsets = np.zeros(n_centroids + 1, dtype=np.int64)
@@ -124,7 +124,7 @@ def decode_one(blob: bytes | None) -> np.ndarray:
     """Doc ids of one stored list (empty when there is no row)."""
     if blob is None:
         return np.empty(0, dtype=np.int64)
-    return varint_decode_lists([blob], np.iinfo(np.int64).max)[1]
+    return kernels.varint_decode_lists([blob], np.iinfo(np.int64).max)[1]
 
 
 def merged(parts: Sequence[InvertedLists], dropped: np.ndarray) -> Postings:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import pool_documents
+from . import kernels
 from .passages import DocumentTokens
 
 
@@ -17,7 +17,7 @@ def pool_vectors(docs: list[DocumentTokens], factor: int) -> list[DocumentTokens
     lengths = np.concatenate([d.lengths for d in docs])
     offsets = np.zeros(lengths.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    pooled, new_offsets = pool_documents(np.concatenate([d.vectors for d in docs]), offsets, factor)
+    pooled, new_offsets = kernels.pool_documents(np.concatenate([d.vectors for d in docs]), offsets, factor)
     new_lengths = np.diff(new_offsets)
     out, first = [], 0
     for doc in docs:

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
 from .codecs import PreparedQuery, PruningIndex, StoredTokens, TokenCodec
-from .kernels import centroid_maxsim, gather_candidates, select_cells
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -155,11 +155,11 @@ def _first_stage(query: PreparedQuery, scores_t: np.ndarray, params: PruningPara
     only, so a query prepared once for several indexes with one codec (shards) keeps them."""
     memo = getattr(query, "memo", None)
     if memo is None:
-        return select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
+        return kernels.select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
     key = ("first stage", params.ncells, params.threshold)
     with memo.setdefault("lock", threading.Lock()):  # shards searched by threads wait for the first
         if key not in memo:
-            memo[key] = select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
+            memo[key] = kernels.select_cells(scores_t, params.ncells, kept_threshold(scores_t, params.threshold))
         found: tuple[np.ndarray, np.ndarray] = memo[key]
     return found
 
@@ -167,7 +167,7 @@ def _first_stage(query: PreparedQuery, scores_t: np.ndarray, params: PruningPara
 def _candidates(cells: np.ndarray, pruning: PruningIndex, mask: np.ndarray | None) -> np.ndarray:
     """Sorted positions of one segment listed under any of ``cells`` (and allowed by ``mask``)."""
     lists = pruning.lists
-    found = gather_candidates(cells, lists.offsets, lists.values, pruning.codes.n_docs)
+    found = kernels.gather_candidates(cells, lists.offsets, lists.values, pruning.codes.n_docs)
     return found if mask is None else found[mask[found]]
 
 
@@ -178,7 +178,7 @@ def _centroid_scores(
     if positions.size == 0:
         return np.empty(0, dtype=np.float32)
     codes = pruning.codes
-    return centroid_maxsim(scores_t, codes.codes, codes.offsets, positions, keep, trusted=True)
+    return kernels.centroid_maxsim(scores_t, codes.codes, codes.offsets, positions, keep, trusted=True)
 
 
 def kept_threshold(scores_t: np.ndarray, threshold: float) -> float:

@@ -138,3 +138,12 @@ def pool_documents_reference(vectors, offsets, factor, iterations=4):
 def top_per_row_reference(scores: np.ndarray, p: int) -> np.ndarray:
     """Each row's p largest column ids, best first, lower id first among equal scores."""
     return np.argsort(-scores, axis=1, kind="stable")[:, :p]
+
+
+def select_cells_reference(scores_t: np.ndarray, ncells: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each query token's ``ncells`` best centroids by (score desc, id asc), and the keep mask."""
+    ncells = max(1, min(ncells, scores_t.shape[0]))
+    chosen = set()
+    for column in scores_t.T:
+        chosen.update(int(c) for c in np.argsort(-column, kind="stable")[:ncells])
+    return np.array(sorted(chosen), dtype=np.int64), (scores_t >= threshold).any(axis=1)

@@ -300,6 +300,7 @@ def test_a_slow_first_search_says_why_on_stderr(built, capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "SLOW_START_NOTICE_S", 0.05)
     monkeypatch.setattr(Index, "search", slow_search)
+    monkeypatch.setenv("LATEINT_KERNELS", "numba")  # a small index would run the numpy tier: nothing to compile
     code, out = run("search", str(built), "tides", "-k", "2")
     err = capsys.readouterr().err
     assert code == 0 and len(out.strip().splitlines()) == 2

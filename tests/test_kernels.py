@@ -1,4 +1,5 @@
-"""Numba kernels agree with their plain-numpy references (also with the JIT off)."""
+"""Kernels agree with their plain-numpy references (also with the JIT off); the read kernels
+in both tiers (numba and lateint_lite.kernels.numpy_tier)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from lateint_lite import kernels
 from lateint_lite.errors import CorruptIndexError, InvalidInputError
 
 
+@pytest.fixture(params=kernels.KERNEL_TIERS)
+def tier(request):
+    """Run the test's read kernels in the numba tier, then in the numpy tier."""
+    with kernels.tier_in_use(request.param):
+        yield request.param
+
+
 def random_docs(rng, n_docs, dim, min_len=1, max_len=40):
     lengths = rng.integers(min_len, max_len + 1, n_docs)
     offsets = np.zeros(n_docs + 1, dtype=np.int64)
@@ -26,7 +34,7 @@ def random_docs(rng, n_docs, dim, min_len=1, max_len=40):
 
 @pytest.mark.parametrize("n_query", [1, 3, 4, 7, 32])
 @pytest.mark.parametrize("dim", [8, 33, 128])
-def test_maxsim_f32_matches_reference(n_query, dim):
+def test_maxsim_f32_matches_reference(n_query, dim, tier):
     rng = np.random.default_rng(n_query * 100 + dim)
     vectors, offsets = random_docs(rng, 57, dim)
     query = rng.standard_normal((n_query, dim)).astype(np.float32)
@@ -36,7 +44,7 @@ def test_maxsim_f32_matches_reference(n_query, dim):
 
 
 @pytest.mark.parametrize("n_query", [1, 5, 32])
-def test_maxsim_int8_matches_reference(n_query):
+def test_maxsim_int8_matches_reference(n_query, tier):
     rng = np.random.default_rng(7 + n_query)
     dim = 48
     vectors, offsets = random_docs(rng, 40, dim)
@@ -48,7 +56,7 @@ def test_maxsim_int8_matches_reference(n_query):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_positions_select_documents_in_given_order():
+def test_positions_select_documents_in_given_order(tier):
     rng = np.random.default_rng(3)
     vectors, offsets = random_docs(rng, 20, 16)
     query = rng.standard_normal((6, 16)).astype(np.float32)
@@ -58,7 +66,7 @@ def test_positions_select_documents_in_given_order():
     np.testing.assert_allclose(got, full[positions], rtol=1e-5, atol=1e-5)
 
 
-def test_single_token_documents():
+def test_single_token_documents(tier):
     rng = np.random.default_rng(4)
     vectors, offsets = random_docs(rng, 9, 12, min_len=1, max_len=1)
     query = rng.standard_normal((5, 12)).astype(np.float32)
@@ -66,7 +74,7 @@ def test_single_token_documents():
     np.testing.assert_allclose(got, (query @ vectors.T).sum(axis=0), rtol=1e-5, atol=1e-5)
 
 
-def test_bad_offsets_are_rejected_before_the_kernel():
+def test_bad_offsets_are_rejected_before_the_kernel(tier):
     vectors = np.zeros((5, 4), dtype=np.float32)
     query = np.ones((1, 4), dtype=np.float32)
     for offsets in ([0, 3, 7], [1, 5], [0, 3, 3, 5], [0, 4, 2, 5]):
@@ -74,7 +82,7 @@ def test_bad_offsets_are_rejected_before_the_kernel():
             kernels.maxsim_f32(query, vectors, np.array(offsets, dtype=np.int64))
 
 
-def test_bad_query_and_positions_are_rejected():
+def test_bad_query_and_positions_are_rejected(tier):
     vectors = np.zeros((5, 4), dtype=np.float32)
     offsets = np.array([0, 2, 5], dtype=np.int64)
     with pytest.raises(InvalidInputError):
@@ -119,7 +127,7 @@ def test_nearest_centroids_matches_reference(n, k, dim):
 
 
 @pytest.mark.parametrize("n,m", [(1, 1), (5, 3), (32, 101)])
-def test_dot_matrix_matches_numpy(n, m):
+def test_dot_matrix_matches_numpy(n, m, tier):
     rng = np.random.default_rng(n * m)
     a, b = unit_rows(rng, n, 20), unit_rows(rng, m, 20)
     np.testing.assert_allclose(kernels.dot_matrix(a, b), a @ b.T, atol=1e-5)
@@ -159,7 +167,7 @@ def test_nearest_in_groups_matches_reference(probe):
 
 @pytest.mark.parametrize("nbits", [1, 2, 4])
 @pytest.mark.parametrize("projected", [False, True])
-def test_residual_encode_decode_match_references(nbits, projected):
+def test_residual_encode_decode_match_references(nbits, projected, tier):
     rng = np.random.default_rng(nbits)
     dim, r = 24, (16 if projected else 24)
     vectors, centroids = unit_rows(rng, 90, dim), unit_rows(rng, 7, dim)
@@ -179,7 +187,7 @@ def test_residual_encode_decode_match_references(nbits, projected):
 
 @pytest.mark.parametrize("n_query", [1, 4, 7])
 @pytest.mark.parametrize("projected", [False, True])
-def test_maxsim_residual_equals_decode_then_maxsim(n_query, projected):
+def test_maxsim_residual_equals_decode_then_maxsim(n_query, projected, tier):
     rng = np.random.default_rng(n_query)
     dim, r, nbits = 16, (8 if projected else 16), 2
     centroids = unit_rows(rng, 11, dim)
@@ -207,7 +215,7 @@ def test_maxsim_residual_equals_decode_then_maxsim(n_query, projected):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_centroid_maxsim_matches_reference_with_pruning():
+def test_centroid_maxsim_matches_reference_with_pruning(tier):
     rng = np.random.default_rng(9)
     scores = rng.uniform(-1, 1, (5, 30)).astype(np.float32)
     offsets = np.array([0, 3, 4, 10, 18], dtype=np.int64)
@@ -220,7 +228,7 @@ def test_centroid_maxsim_matches_reference_with_pruning():
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-def test_gather_candidates_is_the_union_of_lists():
+def test_gather_candidates_is_the_union_of_lists(tier):
     offsets = np.array([0, 2, 2, 5, 6], dtype=np.int64)
     values = np.array([4, 1, 0, 1, 3, 9], dtype=np.int64)
     got = kernels.gather_candidates(np.array([0, 2]), offsets, values, 10)
@@ -229,7 +237,7 @@ def test_gather_candidates_is_the_union_of_lists():
         kernels.gather_candidates(np.array([4]), offsets, values, 10)
 
 
-def test_varint_lists_round_trip_and_reject_damage():
+def test_varint_lists_round_trip_and_reject_damage(tier):
     rows = [np.array([0, 1, 127, 128, 300_000, 2**40]), np.array([], dtype=np.int64), np.array([5])]
     offsets, values = kernels.varint_decode_lists([kernels.varint_encode(r) for r in rows], 2**41)
     np.testing.assert_array_equal(offsets, [0, 6, 6, 7])
@@ -244,7 +252,7 @@ def test_varint_lists_round_trip_and_reject_damage():
         kernels.varint_encode(np.array([3, 3]))
 
 
-def test_residual_kernels_reject_bad_codes_and_layouts():
+def test_residual_kernels_reject_bad_codes_and_layouts(tier):
     weights = np.zeros((8, 4), np.float32)
     with pytest.raises(CorruptIndexError):
         kernels.decode_residuals(np.zeros((3, 3), np.uint8), weights, 2)

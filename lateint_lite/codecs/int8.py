@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import kernels
 from ..errors import CorruptIndexError
-from ..kernels import check_offsets, maxsim_int8
 from ..passages import PassageLayout
 from ..store import SegmentRow, Store, TokenRow
 from .base import EncodedDocument, PreparedQuery, Resident, StoredTokens, TokenCodec
@@ -110,7 +110,7 @@ class TokenMatrix:
 
     def validate(self) -> None:
         """Check the invariants every kernel relies on."""
-        check_offsets(self.offsets, self.n_tokens)
+        kernels.check_offsets(self.offsets, self.n_tokens)
         if self.offsets.size != self.doc_ids.size + 1 or self.scales.shape != (self.n_tokens,):
             raise CorruptIndexError("token matrix arrays disagree in length")
 
@@ -176,7 +176,7 @@ class Int8Codec(TokenCodec):
     ) -> np.ndarray:
         if not isinstance(tokens, TokenMatrix):
             raise TypeError("the int8 codec scores TokenMatrix rows")
-        return maxsim_int8(query.vectors, tokens.values, tokens.scales, offsets, positions)
+        return kernels.maxsim_int8(query.vectors, tokens.values, tokens.scales, offsets, positions)
 
     def load_resident(self, store: Store, segment: SegmentRow) -> Resident:
         return Resident(tokens=self.all_tokens(store, segment))

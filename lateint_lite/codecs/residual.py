@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..clustering import Codebook, train_codebook
 from ..config import NBITS, RESIDUAL, CodecSpec
 from ..errors import CorruptIndexError
 from ..ivf import decode_rows
-from ..kernels import bucket_lut, check_offsets, decode_residuals, dot_matrix, encode_residuals, maxsim_residual
 from ..passages import PassageLayout
 from ..store import CodesRow, SegmentRow, Store, TokenRow
 from .arrays import array_row, decode_arrays
@@ -133,7 +133,7 @@ class ResidualCodec(TokenCodec):
     @cached_property
     def lut(self) -> np.ndarray:
         """float32[row_bytes, 256, 8 / nbits]: packed byte -> residual coordinates."""
-        return bucket_lut(self.weights, self.nbits)
+        return kernels.bucket_lut(self.weights, self.nbits)
 
     def validate(self) -> None:
         """Shapes and values consistent (every array came from the file)."""
@@ -157,7 +157,7 @@ class ResidualCodec(TokenCodec):
     def encode_tokens(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(uint16 codes, packed residual rows) for unit-norm vectors (n, dim)."""
         codes = self.codebook.assign(vectors)
-        packed = encode_residuals(vectors, codes, self.codebook.centroids, self.basis, self.cutoffs, self.nbits)
+        packed = kernels.encode_residuals(vectors, codes, self.codebook.centroids, self.basis, self.cutoffs, self.nbits)
         return codes.astype(CODE_DTYPE), packed
 
     def encode(self, vectors: Sequence[np.ndarray]) -> list[EncodedDocument]:
@@ -176,7 +176,7 @@ class ResidualCodec(TokenCodec):
 
     def decode_tokens(self, codes: np.ndarray, packed: np.ndarray) -> np.ndarray:
         """Unit-norm float32 vectors (n, dim) of codes + packed residual rows."""
-        w = decode_residuals(packed, self.weights, self.nbits)
+        w = kernels.decode_residuals(packed, self.weights, self.nbits)
         residual = w if self.basis is None else w @ self.basis.T
         vectors = self.codebook.centroids[codes.astype(np.int64)] + residual
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -230,7 +230,7 @@ class ResidualCodec(TokenCodec):
         if codes.size and int(codes.max()) >= self.codebook.size:
             raise CorruptIndexError("centroid code out of range")
         offsets = _offsets(counts)
-        check_offsets(offsets, codes.size)
+        kernels.check_offsets(offsets, codes.size)
         return ResidualRows(
             doc_ids=np.asarray(doc_ids, dtype=np.int64),
             offsets=offsets,
@@ -244,7 +244,7 @@ class ResidualCodec(TokenCodec):
         q_basis = query if self.basis is None else query @ self.basis
         return QueryTables(
             vectors=query,
-            scores_t=dot_matrix(self.codebook.centroids, query),
+            scores_t=kernels.dot_matrix(self.codebook.centroids, query),
             q_basis=np.ascontiguousarray(q_basis, dtype=np.float32),
         )
 
@@ -258,7 +258,7 @@ class ResidualCodec(TokenCodec):
     ) -> np.ndarray:
         if not isinstance(query, QueryTables) or not isinstance(tokens, ResidualRows):
             raise TypeError("the residual codec scores ResidualRows with QueryTables")
-        return maxsim_residual(
+        return kernels.maxsim_residual(
             query.q_basis,
             query.scores_t,
             tokens.codes,
@@ -313,7 +313,7 @@ class ResidualCodec(TokenCodec):
         position_of = np.full(segment.last_doc - base + 1, -1, dtype=np.int64)
         position_of[ids - base] = np.arange(ids.size)
         offsets = _offsets(counts)
-        check_offsets(offsets, codes.size)
+        kernels.check_offsets(offsets, codes.size)
         return CodeMatrix(doc_ids=ids, offsets=offsets, codes=codes, position_of=position_of, base=base)
 
     # -- stored form -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Numba kernels, one module per concept; the only place lateint-lite imports numba.
+"""The kernels, one module per concept; :mod:`.numpy_tier` aside, the only place lateint-lite
+imports numba.
 
 - :mod:`.maxsim`: MaxSim over int8/float32 token matrices, dense dot products
 - :mod:`.residual`: the residual codec's encode/decode and its MaxSim
@@ -6,45 +7,101 @@
 - :mod:`.kmeans`: k-means++ seeding, centroid sums, flat and two-level assignment
 - :mod:`.varint`: varint-coded inverted lists
 - :mod:`.pooling`: token pooling
+- :mod:`.numpy_tier`: the read kernels in plain numpy, for short-lived processes
 - :mod:`._runtime`: the JIT flags, the parallel-kernel lock, array types
+- :mod:`._tier`: which tier a read kernel runs in
 
 Every kernel takes flat arrays plus offsets and does no bounds checks of its
-own; the typed public wrappers validate shapes, dtypes and offsets first, so
-nothing read from a file reaches a kernel unchecked. Each kernel has a
+own; the typed public wrappers validate shapes, dtypes and offsets first (``_checks``),
+so nothing read from a file reaches a kernel unchecked. Each kernel has a
 plain-numpy twin in tests/reference.py that the tests compare it against (also
 under ``NUMBA_DISABLE_JIT=1``).
+
+Callers use ``kernels.name(...)`` at call time (never ``from .kernels import name`` at
+import time): a name resolves to the active tier's function on every access, and numba is
+imported only when a numba kernel is first used.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from ._checks import check_offsets, check_offsets_loose
 from ._runtime import PARALLEL_LOCK
-from .kmeans import centroid_sums, kmeanspp_seeds, nearest_centroids, nearest_in_groups, top_per_row
-from .maxsim import dot_matrix, maxsim_f32, maxsim_int8
-from .plaid import centroid_maxsim, gather_candidates, select_cells
-from .pooling import pool_documents
-from .residual import bucket_lut, decode_residuals, encode_residuals, maxsim_residual
-from .varint import varint_decode_lists, varint_encode, varint_encode_lists
+from ._tier import KERNEL_TIERS, active_tier, tier_in_use, use_tier
+
+#: Where each numba kernel's wrapper lives.
+_NUMBA_HOMES = {
+    "centroid_sums": "kmeans",
+    "kmeanspp_seeds": "kmeans",
+    "nearest_centroids": "kmeans",
+    "nearest_in_groups": "kmeans",
+    "top_per_row": "kmeans",
+    "dot_matrix": "maxsim",
+    "maxsim_f32": "maxsim",
+    "maxsim_int8": "maxsim",
+    "centroid_maxsim": "plaid",
+    "gather_candidates": "plaid",
+    "select_cells": "plaid",
+    "pool_documents": "pooling",
+    "decode_residuals": "residual",
+    "encode_residuals": "residual",
+    "maxsim_residual": "residual",
+    "varint_decode_lists": "varint",
+    "varint_encode": "varint",
+    "varint_encode_lists": "varint",
+}
+#: The read kernels with a numpy form (numpy_tier), and helpers that are numpy in both tiers.
+NUMPY_FORMS = frozenset(
+    {
+        "centroid_maxsim",
+        "decode_residuals",
+        "dot_matrix",
+        "gather_candidates",
+        "maxsim_f32",
+        "maxsim_int8",
+        "maxsim_residual",
+        "select_cells",
+        "varint_decode_lists",
+    }
+)
+_ALWAYS_NUMPY = frozenset({"bucket_lut"})
+
+
+def numba_kernel(name: str) -> Any:
+    """The numba form of kernel ``name`` whatever the active tier (imports numba)."""
+    return getattr(importlib.import_module(f".{_NUMBA_HOMES[name]}", __name__), name)
+
+
+def numpy_kernel(name: str) -> Any:
+    """The numpy form of read kernel ``name`` (never imports numba)."""
+    if name not in NUMPY_FORMS | _ALWAYS_NUMPY:
+        raise AttributeError(f"kernel {name!r} has no numpy form")
+    from . import numpy_tier
+
+    return getattr(numpy_tier, name)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ALWAYS_NUMPY or (name in NUMPY_FORMS and active_tier() == "numpy"):
+        return numpy_kernel(name)
+    if name in _NUMBA_HOMES:
+        return numba_kernel(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
+    "KERNEL_TIERS",
+    "NUMPY_FORMS",
     "PARALLEL_LOCK",
+    "active_tier",
     "bucket_lut",
-    "centroid_maxsim",
-    "centroid_sums",
     "check_offsets",
     "check_offsets_loose",
-    "decode_residuals",
-    "dot_matrix",
-    "encode_residuals",
-    "gather_candidates",
-    "kmeanspp_seeds",
-    "maxsim_f32",
-    "maxsim_int8",
-    "maxsim_residual",
-    "nearest_centroids",
-    "nearest_in_groups",
-    "pool_documents",
-    "select_cells",
-    "top_per_row",
-    "varint_decode_lists",
-    "varint_encode",
-    "varint_encode_lists",
+    "numba_kernel",
+    "numpy_kernel",
+    "tier_in_use",
+    "use_tier",
+    *sorted(_NUMBA_HOMES),
 ]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ..errors import CorruptIndexError, InvalidInputError
-from ._checks import check_offsets, check_positions, check_query
+from ._checks import dot_operands, f32_operands, int8_operands
 from ._runtime import PARALLEL_LOCK, Float32Array, Int8Array, Int64Array, jit
 from ._tiles import _dot4x2, _tile_maxsim
 
@@ -94,35 +93,23 @@ def maxsim_int8(
 
     Returns float32 scores for ``positions`` (default: every document).
     """
-    if values.dtype != np.int8 or values.ndim != 2 or scales.shape != (values.shape[0],):
-        raise CorruptIndexError("int8 token matrix and scales do not match")
-    check_offsets(offsets, values.shape[0])
-    query = check_query(query, values.shape[1])
-    positions = check_positions(positions, offsets.size - 1)
+    query, scales, positions = int8_operands(query, values, scales, offsets, positions)
     with PARALLEL_LOCK:
-        return _maxsim_int8(query, values, scales.astype(np.float32, copy=False), offsets, positions)
+        return _maxsim_int8(query, values, scales, offsets, positions)
 
 
 def maxsim_f32(
     query: Float32Array, vectors: Float32Array, offsets: Int64Array, positions: Int64Array | None = None
 ) -> Float32Array:
     """MaxSim of ``query`` against float32 documents laid out flat with offsets."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2:
-        raise InvalidInputError("document vectors must be a 2-d matrix")
-    check_offsets(offsets, vectors.shape[0])
-    query = check_query(query, vectors.shape[1])
-    positions = check_positions(positions, offsets.size - 1)
+    query, vectors, positions = f32_operands(query, vectors, offsets, positions)
     with PARALLEL_LOCK:
         return _maxsim_f32(query, vectors, offsets, positions)
 
 
 def dot_matrix(a: Float32Array, b: Float32Array) -> Float32Array:
     """``a @ b.T`` in float32 with numba threads (no BLAS)."""
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    b = np.ascontiguousarray(b, dtype=np.float32)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise InvalidInputError(f"shapes {a.shape} and {b.shape} do not match")
+    a, b = dot_operands(a, b)
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.zeros((a.shape[0], b.shape[0]), np.float32)
     with PARALLEL_LOCK:

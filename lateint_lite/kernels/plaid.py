@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ..errors import InvalidInputError
-from ._checks import check_codes, check_offsets, check_positions
+from ._checks import cell_operands, centroid_operands
 from ._runtime import PARALLEL_LOCK, BoolArray, Float32Array, Int64Array, UInt16Array, jit
 
 
@@ -113,22 +112,11 @@ def centroid_maxsim(
     trusted: bool = False,
 ) -> Float32Array:
     """Centroid-only MaxSim of documents at ``positions``; ``keep`` prunes centroids."""
-    n_centroids = scores_t.shape[0]
-    if keep is None:
-        keep = np.ones(n_centroids, dtype=np.bool_)
-    if keep.shape != (n_centroids,) or keep.dtype != np.bool_:
-        raise InvalidInputError("keep must be a boolean mask over centroids")
-    if not trusted:
-        codes = check_codes(codes, n_centroids)
-        check_offsets(offsets, codes.shape[0])
-    positions = check_positions(positions, offsets.size - 1)
+    operands = centroid_operands(scores_t, codes, offsets, positions, keep, trusted)
     with PARALLEL_LOCK:
-        return _centroid_maxsim(np.ascontiguousarray(scores_t, np.float32), codes, offsets, positions, keep)
+        return _centroid_maxsim(*operands)
 
 
 def gather_candidates(cells: Int64Array, ivf_offsets: Int64Array, ivf_positions: Int64Array, n_docs: int) -> Int64Array:
     """Sorted unique document positions in the inverted lists of ``cells``."""
-    cells = np.ascontiguousarray(cells, dtype=np.int64)
-    if cells.size and (cells.min() < 0 or cells.max() >= ivf_offsets.size - 1):
-        raise InvalidInputError("cell ids out of range")
-    return _gather_candidates(cells, ivf_offsets, ivf_positions, n_docs)
+    return _gather_candidates(cell_operands(cells, ivf_offsets), ivf_offsets, ivf_positions, n_docs)

@@ -6,8 +6,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import prange
 
-from ..errors import CorruptIndexError, InvalidInputError
-from ._checks import check_codes, check_offsets, check_packed, check_positions
+from ..errors import InvalidInputError
+from ._checks import check_codes, residual_operands, weights_operands
 from ._runtime import PARALLEL_LOCK, Float32Array, Int64Array, UInt8Array, UInt16Array, jit
 from ._tiles import _dot4x2
 
@@ -188,27 +188,9 @@ def encode_residuals(
 
 def decode_residuals(packed: UInt8Array, weights: Float32Array, nbits: int) -> Float32Array:
     """Quantized residual coordinates (n, r) of packed rows."""
-    weights = np.ascontiguousarray(weights, dtype=np.float32)
-    r = weights.shape[0]
-    if weights.shape != (r, 1 << nbits):
-        raise CorruptIndexError(f"bucket weights have shape {weights.shape}, expected ({r}, {1 << nbits})")
-    packed = check_packed(packed, packed.shape[0], r, nbits)
+    packed, weights = weights_operands(packed, weights, nbits)
     with PARALLEL_LOCK:
         return _decode_residuals(packed, weights, nbits)
-
-
-def bucket_lut(weights: Float32Array, nbits: int) -> Float32Array:
-    """Lookup table (row_bytes, 256, 8 // nbits): the weights a packed byte decodes to."""
-    weights = np.asarray(weights, dtype=np.float32)
-    r = weights.shape[0]
-    if nbits not in (1, 2, 4, 8) or weights.shape != (r, 1 << nbits) or (r * nbits) % 8:
-        raise CorruptIndexError(f"bucket weights {weights.shape} do not fit {nbits}-bit packing")
-    per_byte = 8 // nbits
-    byte_values = np.arange(256)
-    shifts = np.arange(per_byte) * nbits
-    buckets = (byte_values[:, None] >> shifts) & ((1 << nbits) - 1)  # (256, per_byte)
-    dims = np.arange(r).reshape(-1, per_byte)  # (row_bytes, per_byte)
-    return np.ascontiguousarray(weights[dims[:, None, :], buckets[None, :, :]], dtype=np.float32)
 
 
 def maxsim_residual(
@@ -229,29 +211,8 @@ def maxsim_residual(
     ``lut`` comes from :func:`bucket_lut`. ``trusted=True`` skips the O(tokens)
     code and offset checks for arrays the caller validated when it loaded them.
     """
-    n_centroids = scores_t.shape[0]
-    row_bytes, _, per_byte = lut.shape
-    r = row_bytes * per_byte
-    if q_basis.shape[1] != r or scores_t.shape[1] != q_basis.shape[0] or q_basis.shape[0] == 0:
-        raise InvalidInputError("query projections do not match the codec")
-    if centroid_basis.shape != (n_centroids, r) or centroid_norm2.shape != (n_centroids,):
-        raise CorruptIndexError("centroid tables do not match the codec")
-    if lut.shape[1] != 256 or per_byte not in (1, 2, 4, 8):
-        raise CorruptIndexError("bucket lookup table has the wrong shape")
-    if not trusted:
-        codes = check_codes(codes, n_centroids)
-        packed = check_packed(packed, codes.shape[0], r, 8 // per_byte)
-        check_offsets(offsets, codes.shape[0])
-    positions = check_positions(positions, offsets.size - 1)
+    operands = residual_operands(
+        q_basis, scores_t, codes, packed, lut, centroid_basis, centroid_norm2, offsets, positions, trusted
+    )
     with PARALLEL_LOCK:
-        return _maxsim_residual(
-            np.ascontiguousarray(q_basis, np.float32),
-            np.ascontiguousarray(scores_t, np.float32),
-            codes,
-            packed,
-            lut,
-            np.ascontiguousarray(centroid_basis, np.float32),
-            np.ascontiguousarray(centroid_norm2, np.float32),
-            offsets,
-            positions,
-        )
+        return _maxsim_residual(*operands)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CorruptIndexError, InvalidInputError
-from ._checks import check_offsets_loose
+from ._checks import check_offsets_loose, varint_rows
 from ._runtime import Int64Array, jit
 
 
@@ -107,10 +107,7 @@ def varint_encode_lists(offsets: Int64Array, values: Int64Array) -> list[bytes]:
 
 def varint_decode_lists(blobs: list[bytes], max_value: int) -> tuple[Int64Array, Int64Array]:
     """CSR (offsets, values) of many varint-coded rows; CorruptIndexError on any damage."""
-    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-    row_offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=row_offsets[1:])
-    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    data, row_offsets = varint_rows(blobs)
     offsets, values, status = _varint_decode_lists(data, row_offsets, np.int64(max_value))
     if status:
         raise CorruptIndexError("an inverted list is damaged (truncated, unsorted or out of range)")
