@@ -503,12 +503,31 @@ def _search_kernels(idx: Any) -> Iterator[None]:
         yield
 
 
+def _load_while_encoder_loads(idx: Any) -> None:
+    """Load the resident search data while another thread loads the model: creating the ONNX
+    session releases the GIL, so the two overlap (0.36-0.40 s instead of 0.51 s on SciFact).
+    A model that fails to load fails again, with its error, when the search asks for it."""
+
+    def load_model() -> None:
+        with contextlib.suppress(Exception):
+            idx.encoder  # noqa: B018 - loads and caches the encoder
+
+    loader = threading.Thread(target=load_model, name="lateint-model-load", daemon=True)
+    loader.start()
+    try:
+        idx.warm_up()
+    finally:
+        loader.join()
+
+
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
 
     _check_output_options(args)
 
     with open_index(args.index, readonly=True) as idx, _search_kernels(idx):
+        if args.mode != "bm25":
+            _load_while_encoder_loads(idx)
         hits = idx.search(
             displayable(args.query),
             k=args.k,
