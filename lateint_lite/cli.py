@@ -850,10 +850,11 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
                 f"into {target if args.index else 'a temporary index'}",
                 file=out,
             )
-            for query in args.query or DEMO_QUERIES:
-                print(f"\nquery: {query}", file=out)
-                for hit in idx.search(query, k=args.k):
-                    print(f"  {hit.rank}. {hit.score:7.3f}  {hit.id:<9} {preview(hit.text, 70)}", file=out)
+            with _search_kernels(idx):
+                for query in args.query or DEMO_QUERIES:
+                    print(f"\nquery: {query}", file=out)
+                    for hit in idx.search(query, k=args.k):
+                        print(f"  {hit.rank}. {hit.score:7.3f}  {hit.id:<9} {preview(hit.text, 70)}", file=out)
     return 0
 
 
