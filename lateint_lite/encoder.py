@@ -210,7 +210,7 @@ class OnnxEncoder:
         """Each document's passages' token matrices, in input order. A document longer than the
         model's document length is split into overlapping windows (``document.overlap`` tokens
         repeated), each encoded with its own special tokens and marker; a shorter one is one passage."""
-        windows = self._passages(texts)
+        windows = self._passages(texts, warn=True)
         ids = [self._with_marker(np.array(w.ids, dtype=np.int64), self._doc_marker) for _, w in windows]
         attend = [np.ones(len(i), dtype=np.int64) for i in ids]
         vectors = self._run(self._document_session(), ids, attend, batch_size, self.threads, None)
@@ -223,8 +223,10 @@ class OnnxEncoder:
             progress(len(texts))
         return per_doc
 
-    def _passages(self, texts: Sequence[str]) -> list[tuple[int, Any]]:
-        """(document index, tokenizer encoding) of every passage window, documents in order."""
+    def _passages(self, texts: Sequence[str], *, warn: bool = False) -> list[tuple[int, Any]]:
+        """(document index, tokenizer encoding) of every passage window, documents in order;
+        ``warn``: log each document cut at ``max_passages`` (when encoding it, not each time a
+        search explains a hit in it)."""
         config = self.manifest.document
         per_window = config.max_length - config.overlap
         cap = MAX_CHARS_PER_TOKEN * (config.max_length + (config.max_passages - 1) * per_window)
@@ -233,10 +235,11 @@ class OnnxEncoder:
         for owner, encoding in enumerate(encodings):
             parts = [encoding, *encoding.overflowing]
             if len(parts) > config.max_passages:
-                log.warning(
-                    "a document of %d characters was cut at %d passages (%d tokens each)",
-                    len(texts[owner]), config.max_passages, config.max_length,
-                )  # fmt: skip
+                if warn:
+                    log.warning(
+                        "a document of %d characters was cut at %d passages (%d tokens each)",
+                        len(texts[owner]), config.max_passages, config.max_length,
+                    )  # fmt: skip
                 parts = parts[: config.max_passages]
             windows.extend((owner, part) for part in parts)
         return windows

@@ -88,7 +88,7 @@ class Maintenance:
     ) -> BuildReport:
         """Train the residual codec (or take ``shared``) and re-encode every document from its best
         source, in one transaction (see :mod:`lateint_lite.origins` for ``vectors`` and ``lossy``)."""
-        with self._store.write():
+        with self._store.unmapped(), self._store.write():
             if shared is None:
                 self._refuse_own_codec_for_shard("build()")
             report = self._build(options, progress, vectors, lossy, shared)
@@ -103,7 +103,8 @@ class Maintenance:
             if self._cache.config().is_built or n_tokens < AUTO_BUILD_TOKENS:
                 return None
             log.info("%s: building automatically (%d tokens)", self._store.path, n_tokens)
-            report = self._build(BuildOptions(), progress, None, False)
+            with self._store.unmapped():
+                report = self._build(BuildOptions(), progress, None, False)
         if self._store.free_fraction() > COMPACT_FREE_FRACTION:
             report = self._compacted(report)
         return report
@@ -119,7 +120,7 @@ class Maintenance:
         """Build or retrain when due (or asked), else make every document one segment whose lists
         are recomputed from the codes (merges segments, drops tombstones, repairs damaged lists);
         rebuild the full-text index; then VACUUM."""
-        with self._store.write():
+        with self._store.unmapped(), self._store.write():
             config = self._cache.config()
             n_docs, n_tokens = self._store.counts()
             n_segments = len(self._store.segments())

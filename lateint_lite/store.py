@@ -403,6 +403,17 @@ class Store:
             raise
 
     @contextmanager
+    def unmapped(self) -> Iterator[None]:
+        """Reads inside go through SQLite's bounded page cache instead of the memory map, so a
+        pass over the whole file (a build reading every document's tokens) adds none of the
+        file's pages to this process's resident memory (they were up to ``MMAP_BYTES``)."""
+        self._conn.execute("PRAGMA mmap_size=0")
+        try:
+            yield
+        finally:
+            self._conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+
+    @contextmanager
     def snapshot(self) -> Iterator[None]:
         """A read transaction: every read inside sees the same committed state."""
         conn = self._conn

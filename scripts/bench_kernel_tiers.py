@@ -11,6 +11,8 @@ compile. Processes alternate between tiers so load on the machine hits both alik
 
 A text index is queried with BEIR queries (``--queries-from`` a queries.jsonl[.gz]); an index
 of precomputed vectors (bench_scale.py --keep) with the synthetic generator's query vectors.
+``--beir FOLDER`` (with one text index built from that dataset) also runs every test query in
+both tiers, pruned and exact, and reports nDCG@10 per tier and how many rankings differ.
 """
 
 from __future__ import annotations
@@ -73,6 +75,43 @@ def child(index: Path, tier: str, texts: list[str], n_queries: int, dim: int) ->
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def quality(index: Path, folder: Path, exact_queries: int) -> str:
+    """Markdown rows: nDCG@10 / R@100 per tier and mode, and rankings that differ between tiers."""
+    import lateint_lite as li
+    from lateint_lite import kernels
+    from lateint_lite.evaluation import MODES, RETRIEVE_K, load_beir, metrics
+
+    dataset = load_beir(folder)
+    rows = [
+        "| mode | tier | nDCG@10 | R@100 | queries whose top 10 differs between tiers | largest score difference |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    with li.open(index, readonly=True) as idx:
+        for mode in ("pruned", "exact"):
+            queries = dict(list(dataset.queries.items())[: exact_queries if mode == "exact" else None])
+            hits = {}
+            for tier in kernels.KERNEL_TIERS:
+                with kernels.tier_in_use(tier):
+                    hits[tier] = {qid: idx.search(text, k=RETRIEVE_K, **MODES[mode]) for qid, text in queries.items()}
+            differ = sum(
+                [h.id for h in hits["numba"][q][:10]] != [h.id for h in hits["numpy"][q][:10]] for q in queries
+            )
+            gap = max(
+                abs(a.score - b.score)
+                for q in queries
+                for a, b in zip(hits["numba"][q][:10], hits["numpy"][q][:10], strict=False)
+                if a.id == b.id
+            )
+            for tier, run in hits.items():
+                ranked = {q: {h.id: float(RETRIEVE_K + 1 - h.rank) for h in found} for q, found in run.items()}
+                values = metrics(ranked, {q: dataset.qrels[q] for q in queries if q in dataset.qrels})
+                rows.append(
+                    f"| {mode} | {tier} | {100 * values['ndcg_at_10']:.2f} | {100 * values['recall_at_100']:.2f} "
+                    f"| {differ} of {len(queries)} | {gap:.1e} |"
+                )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("indexes", type=Path, nargs="*", help="indexes of text (searched with query texts)")
@@ -80,7 +119,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128, help="dimension of the vector indexes")
     parser.add_argument("--queries-from", type=Path, default=DEFAULT_DATA / "scifact" / "queries.jsonl.gz")
     parser.add_argument("--queries", type=int, default=30, help="queries after the first, per process")
-    parser.add_argument("--rounds", type=int, default=3, help="processes per tier and index")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per tier and index (0: quality only)")
+    parser.add_argument("--beir", type=Path, help="BEIR folder of the (one) text index: quality per tier")
+    parser.add_argument("--exact-queries", type=int, default=50, help="test queries for the exact mode")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     rows = [
@@ -89,7 +130,7 @@ def main() -> None:
         "|---|---:|---|---:|---:|---|",
     ]
     text_queries = query_texts(args.queries_from, args.queries + 1)
-    for index in [*args.indexes, *args.vector_index]:
+    for index in [*args.indexes, *args.vector_index] if args.rounds else []:
         texts = text_queries if index in args.indexes else []
         child(index, "numba", texts, 1, args.dim)  # fills numba's on-disk cache for this index's kernels
         runs: dict[str, list[dict]] = {"numba": [], "numpy": []}
@@ -109,6 +150,11 @@ def main() -> None:
         f"runs 1 + {args.queries} queries. Text indexes are queried with the first queries of "
         f"`{args.queries_from.name}`; vector indexes with synthetic query vectors. numba's cache is warm."
     )
+    if args.beir is not None:
+        body += (
+            f"\n\nEvery test query of `{args.beir.name}` on `{args.indexes[0].name}`, both tiers in one process:\n\n"
+        )
+        body += quality(args.indexes[0], args.beir, args.exact_queries)
     write_section(args.write, "Read kernels: numba vs numpy tier (bench_kernel_tiers.py)", body)
 
 

@@ -301,3 +301,25 @@ def test_the_training_sample_is_read_into_one_matrix_even_when_a_source_yields_m
     for d, doc in by_doc.items():
         np.testing.assert_array_equal(doc.vectors, vectors[d])
         assert np.shares_memory(doc.vectors, matrix)  # views, not copies
+
+
+def test_a_build_reads_without_the_memory_map_and_restores_it(tmp_path, monkeypatch):
+    from lateint_lite.store import MMAP_BYTES, Store
+
+    seen = []
+    real_unmapped = Store.unmapped
+
+    def spying(self):
+        seen.append("unmapped")
+        return real_unmapped(self)
+
+    monkeypatch.setattr(Store, "unmapped", spying)
+    with li.open(tmp_path / "m.lateint", create=True, encoder=HashEncoder()) as idx:
+        idx.add([{"id": str(i), "text": f"tide moon ocean wave number {i}"} for i in range(60)])
+        store = idx._store
+        with store.unmapped():
+            assert store._scalar("PRAGMA mmap_size") == 0
+        idx.build(n_centroids=8, seed=0)
+        assert seen.count("unmapped") == 2  # the block above and the build
+        assert store._scalar("PRAGMA mmap_size") == MMAP_BYTES
+        assert idx.search("moon", k=3)

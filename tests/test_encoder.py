@@ -154,3 +154,7 @@ def test_a_huge_text_is_cut_at_max_passages_with_a_warning(caplog):
     assert len(windows) == 3 and vectors.shape[0] == sum(len(w.ids) for w in windows)
     (short,) = encoder.encode_documents([sentence * 40])  # the same first passage
     np.testing.assert_allclose(vectors[: len(windows[0].ids)], short[: len(windows[0].ids)], atol=1e-5)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lateint_lite"):
+        spans = encoder.document_token_spans([huge])  # explaining a hit: no second warning
+    assert caplog.text == "" and len(spans[0]) == vectors.shape[0]
