@@ -92,7 +92,7 @@ def quality(index: Path, folder: Path, exact_queries: int) -> str:
             hits = {}
             for tier in kernels.KERNEL_TIERS:
                 with kernels.tier_in_use(tier):
-                    hits[tier] = {qid: idx.search(text, k=RETRIEVE_K, **MODES[mode]) for qid, text in queries.items()}
+                    hits[tier] = {q: idx.search(text, k=RETRIEVE_K, **MODES[mode]) for q, text in queries.items()}
             differ = sum(
                 [h.id for h in hits["numba"][q][:10]] != [h.id for h in hits["numpy"][q][:10]] for q in queries
             )
@@ -151,9 +151,8 @@ def main() -> None:
         f"`{args.queries_from.name}`; vector indexes with synthetic query vectors. numba's cache is warm."
     )
     if args.beir is not None:
-        body += (
-            f"\n\nEvery test query of `{args.beir.name}` on `{args.indexes[0].name}`, both tiers in one process:\n\n"
-        )
+        where = f"`{args.beir.name}` on `{args.indexes[0].name}`"
+        body += f"\n\nEvery test query of {where}, both tiers in one process:\n\n"
         body += quality(args.indexes[0], args.beir, args.exact_queries)
     write_section(args.write, "Read kernels: numba vs numpy tier (bench_kernel_tiers.py)", body)
 
