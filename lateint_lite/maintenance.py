@@ -22,6 +22,7 @@ from .builder import BuildReport, build_codec, draw_sample
 from .config import BuildOptions, IndexConfig
 from .encoder import Encoder
 from .errors import InvalidInputError, LateIntError
+from .memory import return_freed_memory
 from .origins import SuppliedVectors, VectorSource
 from .progress import ProgressArg, progress_bar
 from .shared_codec import SharedCodec
@@ -92,6 +93,7 @@ class Maintenance:
             if shared is None:
                 self._refuse_own_codec_for_shard("build()")
             report = self._build(options, progress, vectors, lossy, shared)
+        return_freed_memory()
         if compact and self._store.free_fraction() > COMPACT_FREE_FRACTION:
             report = self._compacted(report)
         return report
@@ -105,6 +107,7 @@ class Maintenance:
             log.info("%s: building automatically (%d tokens)", self._store.path, n_tokens)
             with self._store.unmapped():
                 report = self._build(BuildOptions(), progress, None, False)
+        return_freed_memory()
         if self._store.free_fraction() > COMPACT_FREE_FRACTION:
             report = self._compacted(report)
         return report
@@ -139,6 +142,7 @@ class Maintenance:
                 segments.replace_all(self._store, cells if codec.supports_pruning else None)
                 action = "lists rebuilt" if codec.supports_pruning else "nothing to build"
             self._store.rebuild_fts()
+        return_freed_memory()
         before = self._store.storage_bytes()["file"]
         _, error = self._compact()
         return OptimizeReport(

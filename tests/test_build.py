@@ -323,3 +323,16 @@ def test_a_build_reads_without_the_memory_map_and_restores_it(tmp_path, monkeypa
         assert seen.count("unmapped") == 2  # the block above and the build
         assert store._scalar("PRAGMA mmap_size") == MMAP_BYTES
         assert idx.search("moon", k=3)
+
+
+def test_builds_give_freed_memory_back(tmp_path, monkeypatch):
+    from lateint_lite import memory
+
+    calls = []
+    monkeypatch.setattr(maintenance, "return_freed_memory", lambda: calls.append(1) or True)
+    with li.open(tmp_path / "t.lateint", create=True, encoder=HashEncoder()) as idx:
+        idx.add([{"id": str(i), "text": f"tide moon ocean wave {i}"} for i in range(40)])
+        idx.build(n_centroids=8, seed=0)
+        idx.optimize()
+    assert len(calls) == 2
+    assert memory.return_freed_memory() is True  # glibc here (Linux CI); a no-op returning False elsewhere
