@@ -223,17 +223,25 @@ class OnnxEncoder:
             progress(len(texts))
         return per_doc
 
-    def _passages(self, texts: Sequence[str], *, warn: bool = False) -> list[tuple[int, Any]]:
+    def _passages(
+        self, texts: Sequence[str], *, warn: bool = False, through: Sequence[int] | None = None
+    ) -> list[tuple[int, Any]]:
         """(document index, tokenizer encoding) of every passage window, documents in order;
         ``warn``: log each document cut at ``max_passages`` (when encoding it, not each time a
-        search explains a hit in it)."""
+        search explains a hit in it); ``through``: per text, the last window wanted (the text is
+        tokenized only as far as one window beyond it needs)."""
         config = self.manifest.document
         per_window = config.max_length - config.overlap
-        cap = MAX_CHARS_PER_TOKEN * (config.max_length + (config.max_passages - 1) * per_window)
-        encodings = self._doc_tokenizer.encode_batch([config.prefix + t[:cap] for t in texts])
+
+        def cap(last: int) -> int:
+            return MAX_CHARS_PER_TOKEN * (config.max_length + min(last, config.max_passages - 1) * per_window)
+
+        lasts = [config.max_passages - 1] * len(texts) if through is None else [int(p) for p in through]
+        capped = [config.prefix + t[: cap(last + (through is not None))] for t, last in zip(texts, lasts, strict=True)]
+        encodings = self._doc_tokenizer.encode_batch(capped)
         windows: list[tuple[int, Any]] = []
         for owner, encoding in enumerate(encodings):
-            parts = [encoding, *encoding.overflowing]
+            parts = [encoding, *encoding.overflowing][: lasts[owner] + 1 if through is not None else None]
             if len(parts) > config.max_passages:
                 if warn:
                     log.warning(
@@ -244,12 +252,16 @@ class OnnxEncoder:
             windows.extend((owner, part) for part in parts)
         return windows
 
-    def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int] | None]]:
+    def document_token_spans(
+        self, texts: Sequence[str], *, through: Sequence[int] | None = None
+    ) -> list[list[tuple[int, int] | None]]:
         """For each text, the character spans of the token vectors :meth:`encode_documents` returns
-        for it, in the same order (None for special tokens and markers); to highlight matches."""
+        for it, in the same order (None for special tokens and markers); to highlight matches.
+        ``through`` (per text, a passage index) stops after that passage's tokens: a hit in the
+        third passage of a long file does not tokenize the rest of it."""
         shift = len(self.manifest.document.prefix)
         spans: list[list[tuple[int, int] | None]] = [[] for _ in texts]
-        for owner, window in self._passages(texts):
+        for owner, window in self._passages(texts, through=through):
             spans[owner].extend(self._spans(window, shift))
         return spans
 

@@ -45,9 +45,10 @@ def passage_match(
     """The best passage of a document (by MaxSim over its (nq, n) token similarities) and the spans
     of its tokens that some query token matched best (see :func:`maxsim_spans`); ``query_rows``
     (a mask over query tokens) keeps only the query's own words for the spans ([MASK] expansion
-    tokens match function words, which made noise)."""
+    tokens match function words, which made noise). ``token_spans`` covers every token, or the
+    tokens up to the end of the best passage."""
     passage, first, end = best_passage(similarity, lengths)
-    if len(token_spans) != similarity.shape[1]:
+    if len(token_spans) not in (end, similarity.shape[1]):
         return Match([], passage)
     rows = similarity if query_rows is None or query_rows.shape != (similarity.shape[0],) else similarity[query_rows]
     return Match(maxsim_spans(rows[:, first:end], token_spans[first:end], min_similarity), passage)

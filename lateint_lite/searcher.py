@@ -8,6 +8,7 @@ exact scorer.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from .explain import (
 from .filters import Clause
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
 from .lexical import fts5_query
-from .passages import read_lengths
+from .passages import best_passage, read_lengths
 from .requests import SearchRequest
 from .search import exhaustive_search, plaid_search, top_k
 from .state import LoadedSegment, StateCache
@@ -233,13 +234,20 @@ class Searcher:
         rows_of = getattr(encoder, "query_text_rows", None)
         query_rows = rows_of(query_text) if rows_of is not None and query_text is not None else None
         token_rows = list(self._store.token_payloads(list(texts)))
-        all_spans = spans_of([texts[r.doc_id] for r in token_rows]) if spans_of is not None else None
+        lengths = [read_lengths(r.passages, int(r.n_tokens), int(r.doc_id)) for r in token_rows]
+        similarities = [state.codec.token_similarities(query, r) for r in token_rows]
+        all_spans = None
+        if spans_of is not None:
+            documents = [texts[r.doc_id] for r in token_rows]
+            if "through" in inspect.signature(spans_of).parameters:  # tokenize up to the best passage only
+                best = [best_passage(s, n)[0] for s, n in zip(similarities, lengths, strict=True)]
+                all_spans = spans_of(documents, through=best)
+            else:
+                all_spans = spans_of(documents)
         matches = {}
         for n, row in enumerate(token_rows):
-            lengths = read_lengths(row.passages, int(row.n_tokens), int(row.doc_id))
-            similarity = state.codec.token_similarities(query, row)
             spans = all_spans[n] if all_spans is not None else []
-            matches[row.doc_id] = passage_match(similarity, lengths, spans, MIN_MATCH_SIMILARITY, query_rows)
+            matches[row.doc_id] = passage_match(similarities[n], lengths[n], spans, MIN_MATCH_SIMILARITY, query_rows)
         return matches
 
     def _require_documents(self) -> None:

@@ -158,3 +158,14 @@ def test_a_huge_text_is_cut_at_max_passages_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="lateint_lite"):
         spans = encoder.document_token_spans([huge])  # explaining a hit: no second warning
     assert caplog.text == "" and len(spans[0]) == vectors.shape[0]
+
+
+def test_spans_through_a_passage_are_the_first_spans_of_the_whole_document(real_encoder):
+    text = " ".join(f"Sentence {i} tells of tides, moons and the {i % 7}th ocean." for i in range(400))
+    passages = real_encoder.encode_document_passages([text])[0]
+    assert len(passages) > 3
+    (whole,) = real_encoder.document_token_spans([text])
+    assert len(whole) == sum(p.shape[0] for p in passages)
+    for last in (0, 2, len(passages) - 1):
+        (first,) = real_encoder.document_token_spans([text], through=[last])
+        assert first == whole[: sum(p.shape[0] for p in passages[: last + 1])]
