@@ -422,7 +422,7 @@ def cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
 
     _check_output_options(args)
 
-    with open_index(args.index, readonly=True) as idx, _search_kernels(idx):
+    with open_index(args.index, readonly=True) as idx, _search_kernels(idx.n_tokens):
         hits = idx.rerank(displayable(args.query), args.ids, k=args.k)
     _print_hits(hits, args, out)
     return 0
@@ -490,12 +490,13 @@ NUMPY_TIER_MAX_TOKENS = 10_000_000
 
 
 @contextlib.contextmanager
-def _search_kernels(idx: Any) -> Iterator[None]:
-    """The read kernels for one search command: the numpy tier on a small index, else numba
-    (with the slow-start notice); ``$LATEINT_KERNELS`` decides when it is set."""
+def _search_kernels(n_tokens: int) -> Iterator[None]:
+    """The read kernels for one search command over ``n_tokens`` stored tokens: the numpy tier
+    for a small index, else numba (with the slow-start notice); ``$LATEINT_KERNELS`` decides
+    when it is set."""
     from . import kernels
 
-    if "LATEINT_KERNELS" not in os.environ and idx.n_tokens <= NUMPY_TIER_MAX_TOKENS:
+    if "LATEINT_KERNELS" not in os.environ and n_tokens <= NUMPY_TIER_MAX_TOKENS:
         with kernels.tier_in_use("numpy"):
             yield
         return
@@ -525,7 +526,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
     _check_output_options(args)
 
-    with open_index(args.index, readonly=True) as idx, _search_kernels(idx):
+    with open_index(args.index, readonly=True) as idx, _search_kernels(idx.n_tokens):
         if args.mode != "bm25":
             _load_while_encoder_loads(idx)
         hits = idx.search(
@@ -850,7 +851,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
                 f"into {target if args.index else 'a temporary index'}",
                 file=out,
             )
-            with _search_kernels(idx):
+            with _search_kernels(idx.n_tokens):
                 for query in args.query or DEMO_QUERIES:
                     print(f"\nquery: {query}", file=out)
                     for hit in idx.search(query, k=args.k):

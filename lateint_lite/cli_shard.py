@@ -104,7 +104,7 @@ def _build_locally(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _search(args: argparse.Namespace, out: TextIO) -> int:
-    from .cli import _check_output_options, _print_hits, parse_where_args
+    from .cli import _check_output_options, _print_hits, _search_kernels, parse_where_args
     from .sources import displayable
 
     _check_output_options(args)
@@ -123,7 +123,10 @@ def _search(args: argparse.Namespace, out: TextIO) -> int:
     else:
         from .sharded import open_sharded
 
-        with open_sharded(args.manifest, readonly=True) as sharded:
+        with (
+            open_sharded(args.manifest, readonly=True) as sharded,
+            _search_kernels(sum(shard.n_tokens for shard in sharded.shards)),
+        ):
             result = sharded.search(query, args.k, timeout=args.timeout, **options)
     for failure in result.failed:
         print(f"lateint: shard {failure.shard} ({failure.path}) failed: {failure.error}", file=sys.stderr)

@@ -166,16 +166,17 @@ def test_writes_run_in_numba_whatever_the_tier():
 CLI_RUN = """
 import json, sys
 from lateint_lite.cli import main
-code = main(["search", sys.argv[1], sys.argv[2], "-k", "3", "--json"])
+code = main([*sys.argv[3:], sys.argv[1], sys.argv[2], "-k", "3", "--json"])
 print(json.dumps({"code": code, "numba": "numba" in sys.modules}), file=sys.stderr)
 """
 
 
-def cli_search(index: Path, query: str, **env: str) -> tuple[list[dict], dict]:
+def cli_search(index: Path, query: str, *command: str, **env: str) -> tuple[list[dict], dict]:
+    """`lateint <command or search> INDEX QUERY -k 3 --json` in a fresh process: (hits, whether
+    numba was imported)."""
     environment = {k: v for k, v in os.environ.items() if k != "LATEINT_KERNELS"} | env
-    result = subprocess.run(
-        [sys.executable, "-c", CLI_RUN, str(index), query], capture_output=True, text=True, env=environment, timeout=300
-    )
+    argv = [sys.executable, "-c", CLI_RUN, str(index), query, *(command or ("search",))]
+    result = subprocess.run(argv, capture_output=True, text=True, env=environment, timeout=300)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), json.loads(result.stderr.strip().splitlines()[-1])
 
@@ -200,3 +201,15 @@ def test_documents_whose_tokens_are_all_pruned_score_zero_in_both_tiers():
     keep = np.array([True, True, False])
     for got in both_tiers(lambda: kernels.centroid_maxsim(scores_t, codes, offsets, np.arange(3), keep)):
         np.testing.assert_allclose(got, [0.0, 0.9 + 0.1, 0.2 + 0.8])
+
+
+def test_cli_shard_search_of_small_shards_never_imports_numba(tmp_path):
+    manifest = tmp_path / "small.shards.json"
+    with li.open_sharded(manifest, create=True, shards=2) as sharded:
+        sharded.add([{"id": f"d{i}", "text": doc["text"]} for i, doc in enumerate(corpus(40, seed=3))])
+    plain, plain_run = cli_search(manifest, "granite and quartz", "shard", "search")
+    compiled, compiled_run = cli_search(manifest, "granite and quartz", "shard", "search", LATEINT_KERNELS="numba")
+    assert plain_run == {"code": 0, "numba": False}
+    assert compiled_run == {"code": 0, "numba": True}
+    assert [h["id"] for h in plain] == [h["id"] for h in compiled] and len(plain) == 3
+    np.testing.assert_allclose([h["score"] for h in plain], [h["score"] for h in compiled], rtol=1e-5)
