@@ -10,7 +10,6 @@ after `build()`, private memory was 416 MB and `malloc_trim(0)` brought it to 15
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 
@@ -18,9 +17,8 @@ def return_freed_memory() -> bool:
     """Ask glibc to release free heap memory to the OS; True when it was asked."""
     if not sys.platform.startswith("linux"):
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name or "libc.so.6").malloc_trim
+    try:  # the C library already loaded into this process (no search for it, no subprocess)
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # not glibc: no malloc_trim
         return False
     trim.argtypes = [ctypes.c_size_t]
