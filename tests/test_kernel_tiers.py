@@ -155,6 +155,20 @@ def test_an_unknown_tier_is_a_clear_error(monkeypatch):
         kernels.active_tier()
 
 
+def test_a_block_decides_inside_it_and_the_process_choice_outlives_it(monkeypatch):
+    from lateint_lite.kernels import _tier
+
+    monkeypatch.setattr(_tier, "_process", [])
+    monkeypatch.delenv("LATEINT_KERNELS", raising=False)
+    with kernels.tier_in_use("numba"):
+        kernels.use_tier("numpy")
+        assert kernels.active_tier() == "numba"
+        with kernels.tier_in_use("numpy"):
+            assert kernels.active_tier() == "numpy"
+        assert kernels.active_tier() == "numba"
+    assert kernels.active_tier() == "numpy"
+
+
 def test_writes_run_in_numba_whatever_the_tier():
     with kernels.tier_in_use("numpy"):
         assert kernels.pool_documents is kernels.numba_kernel("pool_documents")

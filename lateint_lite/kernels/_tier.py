@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from ..errors import InvalidInputError
 
 KERNEL_TIERS = ("numba", "numpy")
-#: Tiers chosen in this process, innermost last; empty: the environment decides.
-_chosen: list[str] = []
+#: The tier :func:`use_tier` chose for this process (empty: the environment decides).
+_process: list[str] = []
+#: Tiers of the :func:`tier_in_use` blocks now open, innermost last; they win over the above.
+_scoped: list[str] = []
 
 
 def _checked(tier: str, source: str) -> str:
@@ -28,22 +30,26 @@ def _checked(tier: str, source: str) -> str:
 
 
 def active_tier() -> str:
-    """The tier read kernels run in: the last :func:`use_tier`, else ``$LATEINT_KERNELS``, else numba."""
-    if _chosen:
-        return _chosen[-1]
+    """The tier read kernels run in: the innermost :func:`tier_in_use` block, else the last
+    :func:`use_tier`, else ``$LATEINT_KERNELS``, else numba."""
+    if _scoped:
+        return _scoped[-1]
+    if _process:
+        return _process[0]
     return _checked(os.environ.get("LATEINT_KERNELS", "numba") or "numba", "LATEINT_KERNELS")
 
 
 def use_tier(tier: str) -> None:
-    """Run read kernels in ``tier`` ("numba" or "numpy") from now on in this process."""
-    _chosen[:] = [_checked(tier, "the kernel tier")]
+    """Run read kernels in ``tier`` ("numba" or "numpy") from now on in this process (inside an
+    open :func:`tier_in_use` block, once the block ends)."""
+    _process[:] = [_checked(tier, "the kernel tier")]
 
 
 @contextmanager
 def tier_in_use(tier: str) -> Iterator[None]:
     """Run read kernels in ``tier`` inside the ``with`` block, then go back to the tier before."""
-    _chosen.append(_checked(tier, "the kernel tier"))
+    _scoped.append(_checked(tier, "the kernel tier"))
     try:
         yield
     finally:
-        _chosen.pop()
+        _scoped.pop()
