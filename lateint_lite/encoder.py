@@ -82,7 +82,9 @@ class Encoder(Protocol):
 
     Optional: ``encode_document_passages(texts)`` (each document's passages' matrices, so long
     documents are scored by their best passage) and ``document_token_spans(texts)`` (character
-    spans of the document tokens, to highlight matches).
+    spans of the document tokens, to highlight matches; when it also takes ``through=`` (per
+    text, the last passage wanted), a search asks only for the spans up to each hit's best
+    passage).
     """
 
     @property
@@ -232,24 +234,26 @@ class OnnxEncoder:
         tokenized only as far as one window beyond it needs)."""
         config = self.manifest.document
         per_window = config.max_length - config.overlap
-
-        def cap(last: int) -> int:
-            return MAX_CHARS_PER_TOKEN * (config.max_length + min(last, config.max_passages - 1) * per_window)
-
-        lasts = [config.max_passages - 1] * len(texts) if through is None else [int(p) for p in through]
-        capped = [config.prefix + t[: cap(last + (through is not None))] for t, last in zip(texts, lasts, strict=True)]
-        encodings = self._doc_tokenizer.encode_batch(capped)
+        if through is None:  # every window up to max_passages
+            lasts, margin = [config.max_passages - 1] * len(texts), 0
+        else:  # one window of text beyond the last wanted, so that window's tokens are the full text's
+            lasts, margin = [int(p) for p in through], 1
+        caps = [
+            MAX_CHARS_PER_TOKEN * (config.max_length + min(last + margin, config.max_passages - 1) * per_window)
+            for last in lasts
+        ]
+        encodings = self._doc_tokenizer.encode_batch(
+            [config.prefix + t[:cap] for t, cap in zip(texts, caps, strict=True)]
+        )
         windows: list[tuple[int, Any]] = []
         for owner, encoding in enumerate(encodings):
-            parts = [encoding, *encoding.overflowing][: lasts[owner] + 1 if through is not None else None]
-            if len(parts) > config.max_passages:
-                if warn:
-                    log.warning(
-                        "a document of %d characters was cut at %d passages (%d tokens each)",
-                        len(texts[owner]), config.max_passages, config.max_length,
-                    )  # fmt: skip
-                parts = parts[: config.max_passages]
-            windows.extend((owner, part) for part in parts)
+            parts = [encoding, *encoding.overflowing]
+            if warn and len(parts) > config.max_passages:
+                log.warning(
+                    "a document of %d characters was cut at %d passages (%d tokens each)",
+                    len(texts[owner]), config.max_passages, config.max_length,
+                )  # fmt: skip
+            windows.extend((owner, part) for part in parts[: lasts[owner] + 1])
         return windows
 
     def document_token_spans(
