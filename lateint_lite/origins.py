@@ -26,7 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from .codecs import TokenCodec, canonical
+from .codecs.int8 import int8_values
 from .encoder import Encoder, encode_passages, l2_normalize
 from .errors import RebuildSourceError
 from .passages import DocumentTokens, read_lengths
@@ -55,6 +58,18 @@ def canonical_passages(passages: Sequence[Any]) -> DocumentTokens:
     """A document's passages encoded elsewhere by the index's model (checked by the caller),
     normalized and rounded as if encoded here."""
     return DocumentTokens.joined([canonical(l2_normalize(p)) for p in passages])
+
+
+def canonical_values(checked: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The int8 values of the canonical form of documents' checked vectors (one passage each):
+    ``canonical_supplied(v).vectors == unit_rows(values)``. Computed on their concatenation,
+    which gives each document the same bits (every step works row by row) at a fraction of the
+    per-document calls (a third of an add's time at 100k synthetic documents)."""
+    if not checked:
+        return []
+    values = int8_values(l2_normalize(np.concatenate(checked)))
+    bounds = np.cumsum([0, *(len(v) for v in checked)])
+    return [values[bounds[i] : bounds[i + 1]] for i in range(len(checked))]
 
 
 def canonical_supplied(vectors: Any, dim: int, doc_id: str) -> DocumentTokens:
@@ -188,4 +203,11 @@ def _token_row(row: SourceRow) -> TokenRow:
     return TokenRow(row.doc_id, row.n_tokens, row.codes, row.payload, row.passages)
 
 
-__all__ = ["TEXT_MATCH_COSINE", "SuppliedVectors", "VectorSource", "canonical_supplied", "encode_texts"]
+__all__ = [
+    "TEXT_MATCH_COSINE",
+    "SuppliedVectors",
+    "VectorSource",
+    "canonical_supplied",
+    "canonical_values",
+    "encode_texts",
+]

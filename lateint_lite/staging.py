@@ -49,18 +49,32 @@ class StagedDocuments:
 
     def append(self, doc: DocumentTokens) -> None:
         """Stage canonical vectors (as produced by ``canonical``: they round-trip exactly)."""
-        values = int8_values(doc.vectors).tobytes()  # scales are not needed to recover unit rows
+        self.append_values(int8_values(doc.vectors), doc.lengths)  # scales are not needed to recover unit rows
+
+    def append_values(self, values: np.ndarray, lengths: np.ndarray) -> None:
+        """Stage a document by the int8 values of its canonical vectors (int8[n, dim])."""
+        raw = np.ascontiguousarray(values, dtype=np.int8).tobytes()
         self._file.seek(self._end)
-        self._file.write(values)
-        self._rows.append((self._end, len(doc.vectors), doc.lengths))
-        self._end += len(values)
+        self._file.write(raw)
+        self._rows.append((self._end, len(values), lengths))
+        self._end += len(raw)
 
     def get(self, position: int) -> DocumentTokens:
         """The staged document at ``position``, as canonical float32 unit vectors."""
-        offset, n, lengths = self._rows[position]
-        self._file.seek(offset)
-        raw = self._file.read(n * self._dim)
-        return DocumentTokens(unit_rows(np.frombuffer(raw, dtype=np.int8).reshape(n, self._dim)), lengths)
+        return self.get_range(position, position + 1)[0]
+
+    def get_range(self, start: int, stop: int) -> list[DocumentTokens]:
+        """The staged documents ``start:stop``, read and scaled to unit rows together; their
+        vectors are consecutive row slices of one array."""
+        rows = self._rows[start:stop]
+        if not rows:
+            return []
+        counts = [n for _, n, _ in rows]
+        self._file.seek(rows[0][0])
+        raw = self._file.read(sum(counts) * self._dim)
+        vectors = unit_rows(np.frombuffer(raw, dtype=np.int8).reshape(-1, self._dim))
+        bounds = np.cumsum([0, *counts])
+        return [DocumentTokens(vectors[bounds[i] : bounds[i + 1]], lengths) for i, (_, _, lengths) in enumerate(rows)]
 
 
 def staging_folder(index_path: str) -> str | None:

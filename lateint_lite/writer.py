@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from . import segments
-from .codecs import TokenCodec, quantize_unit_int8
+from .codecs import TokenCodec
+from .codecs.int8 import quantize_unit_int8_rows
 from .encoder import Encoder
 from .errors import DocumentNotFoundError, DuplicateIdError
-from .origins import canonical_passages, canonical_supplied, encode_texts
+from .origins import canonical_passages, canonical_values, encode_texts
 from .passages import DocumentTokens, lengths_blob
 from .pooling import pool_vectors
 from .progress import ProgressArg, progress_bar
@@ -66,8 +67,7 @@ class Writer:
             with progress_bar(progress, len(items), "encoding") as tick:
                 for start in range(0, len(items), step):
                     chunk = items[start : start + step]
-                    for doc in self._vectors_for(chunk, encoder):
-                        staged.append(doc)
+                    self._stage(staged, chunk, encoder)
                     tick(len(chunk))
             with self._store.write():
                 state = self._cache.current()
@@ -78,7 +78,7 @@ class Writer:
                 segment = _NewSegment(self._store, state.codec)
                 for start in range(0, len(items), step):
                     chunk = items[start : start + step]
-                    vectors = [staged.get(i) for i in range(start, start + len(chunk))]
+                    vectors = staged.get_range(start, start + len(chunk))
                     segment.extend(self._insert(state.codec, state.config.pool_factor, chunk, vectors))
                 segment.close()
                 segments.merge_due(self._store, state.codec.n_centroids)
@@ -104,21 +104,24 @@ class Writer:
             self._store.set_meta({"updated_at": str(time.time())})
         return removed
 
-    def _vectors_for(self, chunk: Sequence[DocumentInput], encoder: Encoder | None) -> list[DocumentTokens]:
-        """Canonical vectors (unit, rounded through int8) of a chunk with their passages: encoded,
-        encoded elsewhere by the index's model (``passages``), or as supplied (one passage)."""
+    def _stage(self, staged: StagedDocuments, chunk: Sequence[DocumentInput], encoder: Encoder | None) -> None:
+        """Stage a chunk's canonical vectors (unit, rounded through int8) with their passages, in
+        chunk order: encoded here, encoded elsewhere by the index's model (``passages``), or as
+        supplied (one passage; checked by ``prepare_documents``, canonicalized together)."""
+        encoded: dict[int, DocumentTokens] = {}
         pending = [i for i, item in enumerate(chunk) if _needs_encoding(item)]
-        out: list[DocumentTokens | None] = [None] * len(chunk)
         if encoder is not None and pending:
             texts, ids = [chunk[i].text for i in pending], [chunk[i].id for i in pending]
-            for i, vectors in zip(pending, encode_texts(encoder, texts, ids, self._dim), strict=True):
-                out[i] = vectors
+            encoded = dict(zip(pending, encode_texts(encoder, texts, ids, self._dim), strict=True))
+        given = {i: item.vectors for i, item in enumerate(chunk) if item.vectors is not None}
+        supplied = dict(zip(given, canonical_values(list(given.values())), strict=True))
         for i, item in enumerate(chunk):
-            if item.vectors is not None:
-                out[i] = canonical_supplied(item.vectors, self._dim, item.id)
+            if i in supplied:
+                staged.append_values(supplied[i], np.array([len(supplied[i])], dtype=np.int64))
             elif item.passages is not None:
-                out[i] = canonical_passages(item.passages)
-        return [doc for doc in out if doc is not None]
+                staged.append(canonical_passages(item.passages))
+            else:
+                staged.append(encoded[i])
 
     def _insert(
         self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[DocumentTokens]
@@ -127,6 +130,7 @@ class Writer:
         under, or None when the codec keeps no lists)."""
         pooled = pool_vectors(full, pool)
         encoded = codec.encode([doc.vectors for doc in pooled])
+        means = quantize_unit_int8_rows(np.stack([doc.vectors.mean(axis=0) for doc in full]))
         rows = [
             NewDocument(
                 ext_id=item.id,
@@ -136,10 +140,10 @@ class Writer:
                 codes=stored.codes,
                 payload=stored.payload,
                 passages=lengths_blob(doc.lengths),
-                pooled=quantize_unit_int8(original.vectors.mean(axis=0)),
+                pooled=mean.tobytes(),
                 origin=ORIGIN_TEXT if item.vectors is None else ORIGIN_VECTORS,
             )
-            for item, original, doc, stored in zip(chunk, full, pooled, encoded, strict=True)
+            for item, mean, doc, stored in zip(chunk, means, pooled, encoded, strict=True)
         ]
         doc_ids = self._store.insert_documents(rows)
         return [(d, e.cells) for d, e in zip(doc_ids, encoded, strict=True)]

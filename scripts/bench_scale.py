@@ -109,6 +109,19 @@ def refresh_phase(idx: li.Index, path: Path, gen: Generator, rounds: int = 5) ->
     return 1000 * float(np.median(refresh)), 1000 * float(np.median(reload))
 
 
+#: Seconds spent generating synthetic vectors, left out of the ingest time (the issue measures an
+#: ingest of precomputed vectors; generating them took ~0.35 ms per document, 350 s at 1M).
+GENERATING = [0.0]
+
+
+def generated(gen: Generator, start: int, stop: int) -> list[dict]:
+    """Documents start..stop, generated before the add that times them."""
+    t = time.perf_counter()
+    docs = gen.batch(start, stop)
+    GENERATING[0] += time.perf_counter() - t
+    return docs
+
+
 def run(
     n_docs: int,
     dim: int,
@@ -132,16 +145,16 @@ def run(
         path.unlink(missing_ok=True)
         with li.open(path, create=True, encoder=VectorsOnly(dim), auto_build=False) as idx:
             first = min(train_docs, n_docs)
-            idx.add(gen.batch(0, first), batch_size=1000)
+            idx.add(generated(gen, 0, first), batch_size=1000)
             report = idx.build(n_centroids=k, compact=True).to_dict()
             for lo in range(first, n_docs, batch):
-                idx.add(gen.batch(lo, min(lo + batch, n_docs)), batch_size=1000)
+                idx.add(generated(gen, lo, min(lo + batch, n_docs)), batch_size=1000)
                 print(
                     f"  {min(lo + batch, n_docs):,} / {n_docs:,} docs, {time.perf_counter() - started:.0f} s",
                     flush=True,
                 )
             info = idx.info().to_dict()
-    ingest_s = time.perf_counter() - started
+    ingest_s = time.perf_counter() - started - GENERATING[0]
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process only ingests
     size = path.stat().st_size
 
@@ -155,7 +168,7 @@ def run(
         if report is None
         else (f"{report['train_seconds']:.1f} + {report['encode_seconds']:.1f} ({report['tokens']:,} tokens)")
     )
-    ingest_cell = "- | -" if report is None else f"{ingest_s:.0f} | {peak_mib:,.0f}"
+    ingest_cell = "- | -" if report is None else f"{ingest_s:.0f} (+{GENERATING[0]:.0f} generating) | {peak_mib:,.0f}"
     speedup = "-" if e50 is None else f"{e50 / p50:.0f}x"
     return (
         f"| {n_docs:,} | {info['tokens']:,} | {dim} | {info['n_centroids']:,} "

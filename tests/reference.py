@@ -45,6 +45,14 @@ def centroid_sums_reference(points: np.ndarray, codes: np.ndarray, k: int) -> tu
     return sums, np.bincount(codes, minlength=k)
 
 
+def quantize_int8_reference(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The int8 payload's rounding as plain numpy (what ``encode_int8`` computed before its kernel)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    peak = np.abs(vectors).max(axis=1)
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    return np.clip(np.rint(vectors / scales[:, None]), -127, 127).astype(np.int8), scales
+
+
 def nearest_in_groups_reference(
     points: np.ndarray, coarse: np.ndarray, fine: np.ndarray, group_offsets: np.ndarray, probe: int
 ) -> np.ndarray:

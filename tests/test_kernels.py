@@ -153,6 +153,19 @@ def test_top_per_row_matches_a_stable_sort():
         kernels.top_per_row(scores, 38)
 
 
+def test_quantize_int8_matches_the_numpy_rounding_bit_for_bit():
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((3000, 96)).astype(np.float32) * rng.random((3000, 1)).astype(np.float32) * 50
+    vectors[0] = 0.0  # a zero row: scale 1, values 0
+    vectors[1, :] = 1e-30  # tiny values
+    vectors[2, :3] = [127.0, 63.5, -0.5]  # halves round to even
+    values, scales = kernels.quantize_int8(vectors)
+    ref_values, ref_scales = reference.quantize_int8_reference(vectors)
+    np.testing.assert_array_equal(values, ref_values)
+    assert scales.tobytes() == ref_scales.tobytes()
+    assert kernels.quantize_int8(np.zeros((0, 4), np.float32))[0].shape == (0, 4)
+
+
 @pytest.mark.parametrize("probe", [1, 2, 4])
 def test_nearest_in_groups_matches_reference(probe):
     rng = np.random.default_rng(probe)

@@ -67,3 +67,24 @@ def test_writes_are_refused_before_anything_is_encoded(index_path, fake_encoder)
     with li.open(index_path, encoder=never) as idx, pytest.raises(DuplicateIdError):
         idx.add([{"id": "b", "text": "moon"}, {"id": "a", "text": "again"}])
     assert never.calls == 0
+
+
+def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path):
+    """A chunk's supplied vectors are canonicalized on their concatenation and read back in one
+    range: the same bits as canonical_supplied of each document alone."""
+    from lateint_lite.origins import canonical_supplied, canonical_values
+    from lateint_lite.requests import check_vectors
+
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal((int(rng.integers(1, 120)), 48)) * rng.uniform(0.01, 100) for _ in range(40)]
+    checked = [check_vectors(a, 48) for a in arrays]
+    with StagedDocuments(str(tmp_path), 48) as staged:
+        for values in canonical_values(checked):
+            staged.append_values(values, np.array([len(values)], dtype=np.int64))
+        together = staged.get_range(0, 40)
+        assert [d.vectors.shape[0] for d in staged.get_range(5, 9)] == [len(a) for a in arrays[5:9]]
+        assert staged.get_range(40, 40) == []
+    for i, (got, array) in enumerate(zip(together, arrays, strict=True)):
+        alone = canonical_supplied(array, 48, f"d{i}")
+        assert got.vectors.tobytes() == alone.vectors.tobytes()
+        assert got.lengths.tolist() == alone.lengths.tolist()

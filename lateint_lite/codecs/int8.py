@@ -21,11 +21,8 @@ from .base import EncodedDocument, PreparedQuery, Resident, StoredTokens, TokenC
 
 def encode_int8(vectors: np.ndarray) -> bytes:
     """Quantize an (n, dim) float matrix to the ``int8`` payload layout."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    peak = np.abs(vectors).max(axis=1)
-    scales = np.where(peak > 0, peak / 127.0, 1.0).astype("<f4")
-    quantized = np.clip(np.rint(vectors / scales[:, None]), -127, 127).astype(np.int8)
-    return scales.tobytes() + quantized.tobytes()
+    values, scales = kernels.quantize_int8(vectors)
+    return scales.astype("<f4").tobytes() + values.tobytes()
 
 
 def decode_int8(payload: bytes, n_tokens: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,9 +54,7 @@ def dequantize_int8(values: np.ndarray, scales: np.ndarray) -> np.ndarray:
 
 def int8_values(vectors: np.ndarray) -> np.ndarray:
     """The int8 values (n, dim) of the ``int8`` payload of ``vectors`` (scales dropped)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    values, _ = decode_int8(encode_int8(vectors), vectors.shape[0], vectors.shape[1])
-    return values
+    return kernels.quantize_int8(vectors)[0]
 
 
 def unit_rows(values: np.ndarray) -> np.ndarray:
@@ -84,10 +79,15 @@ def canonical(vectors: np.ndarray) -> np.ndarray:
 
 def quantize_unit_int8(vector: np.ndarray) -> bytes:
     """int8 bytes of a vector scaled so its largest component is 127 (for cosine-only use)."""
-    vector = np.asarray(vector, dtype=np.float32)
-    peak = float(np.abs(vector).max())
-    scaled = vector / peak * 127.0 if peak > 0 else vector
-    return np.clip(np.rint(scaled), -127, 127).astype(np.int8).tobytes()
+    return quantize_unit_int8_rows(np.asarray(vector, dtype=np.float32)[None, :])[0].tobytes()
+
+
+def quantize_unit_int8_rows(matrix: np.ndarray) -> np.ndarray:
+    """:func:`quantize_unit_int8` of every row of ``matrix``: int8 (n, dim)."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    peak = np.abs(matrix).max(axis=1, keepdims=True)
+    scaled = np.where(peak > 0, matrix / np.where(peak > 0, peak, 1) * np.float32(127.0), matrix)
+    return np.clip(np.rint(scaled), -127, 127).astype(np.int8)
 
 
 @dataclass(frozen=True)

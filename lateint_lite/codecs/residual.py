@@ -73,6 +73,15 @@ def _offsets(counts: list[int]) -> np.ndarray:
     return offsets
 
 
+def _cells_per_document(codes: np.ndarray, counts: np.ndarray, n_centroids: int) -> list[np.ndarray]:
+    """Each document's distinct centroid codes, ascending (int64), for documents of ``counts``
+    consecutive tokens: one sort of (document, code) keys instead of a ``np.unique`` per document."""
+    owner = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+    keys = np.unique(owner * n_centroids + codes.astype(np.int64))
+    splits = np.searchsorted(keys // n_centroids, np.arange(1, counts.size))
+    return np.split(keys % n_centroids, splits)
+
+
 @dataclass(frozen=True, eq=False)
 class ResidualCodec(TokenCodec):
     """Centroids, residual basis and bucket tables of a built index."""
@@ -163,16 +172,19 @@ class ResidualCodec(TokenCodec):
     def encode(self, vectors: Sequence[np.ndarray]) -> list[EncodedDocument]:
         if not vectors:
             return []
-        bounds = np.cumsum([0] + [len(v) for v in vectors])
+        counts = np.array([len(v) for v in vectors], dtype=np.int64)
+        bounds = _offsets(counts.tolist())
         codes, packed = self.encode_tokens(np.concatenate(vectors))
-        out = []
-        for i in range(len(vectors)):
-            doc_codes = codes[bounds[i] : bounds[i + 1]]
-            cells = np.unique(doc_codes).astype(np.int64)
-            out.append(
-                EncodedDocument(len(doc_codes), doc_codes.tobytes(), packed[bounds[i] : bounds[i + 1]].tobytes(), cells)
+        cells = _cells_per_document(codes, counts, self.codebook.size)
+        return [
+            EncodedDocument(
+                int(counts[i]),
+                codes[bounds[i] : bounds[i + 1]].tobytes(),
+                packed[bounds[i] : bounds[i + 1]].tobytes(),
+                cells[i],
             )
-        return out
+            for i in range(len(vectors))
+        ]
 
     def decode_tokens(self, codes: np.ndarray, packed: np.ndarray) -> np.ndarray:
         """Unit-norm float32 vectors (n, dim) of codes + packed residual rows."""

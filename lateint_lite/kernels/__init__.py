@@ -7,6 +7,7 @@ imports numba.
 - :mod:`.kmeans`: k-means++ seeding, centroid sums, flat and two-level assignment
 - :mod:`.varint`: varint-coded inverted lists
 - :mod:`.pooling`: token pooling
+- :mod:`.quantize`: per-token int8 quantization
 - :mod:`.numpy_tier`: the read kernels in plain numpy, for short-lived processes
 - :mod:`._runtime`: the JIT flags, the parallel-kernel lock, array types
 - :mod:`._tier`: which tier a read kernel runs in
@@ -45,6 +46,7 @@ _NUMBA_HOMES = {
     "gather_candidates": "plaid",
     "select_cells": "plaid",
     "pool_documents": "pooling",
+    "quantize_int8": "quantize",
     "decode_residuals": "residual",
     "encode_residuals": "residual",
     "maxsim_residual": "residual",

@@ -34,9 +34,39 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def jit(
-    *, parallel: bool = False, fastmath: bool = False, inline: Literal["never", "always"] = "never"
+    *,
+    parallel: bool = False,
+    fastmath: bool = False,
+    inline: Literal["never", "always"] = "never",
+    nogil: bool = False,
 ) -> Callable[[F], F]:
-    """``numba.njit`` with on-disk caching; ``inline="always"`` for register-tile helpers."""
+    """``numba.njit`` with on-disk caching; ``inline="always"`` for register-tile helpers,
+    ``nogil`` for serial kernels that :func:`in_threads` runs beside BLAS calls."""
     from numba import njit
 
-    return cast("Callable[[F], F]", njit(cache=CACHE, parallel=parallel, fastmath=fastmath, inline=inline))
+    return cast("Callable[[F], F]", njit(cache=CACHE, parallel=parallel, fastmath=fastmath, inline=inline, nogil=nogil))
+
+
+def thread_count() -> int:
+    """Threads a blocked kernel may use: numba's setting (``NUMBA_NUM_THREADS``, or the cores)."""
+    import numba
+
+    return max(1, int(numba.get_num_threads()))
+
+
+def in_threads(work: Callable[[int, int], None], n: int, rows: int) -> None:
+    """Call ``work(lo, hi)`` for consecutive blocks of ``rows`` of ``n`` rows, on up to
+    :func:`thread_count` Python threads. For work that spends its time in BLAS or in ``nogil``
+    kernels, which release the GIL; each block writes only its own rows. The first exception
+    raised by a block is raised here."""
+    blocks = [(lo, min(lo + rows, n)) for lo in range(0, n, rows)]
+    workers = min(thread_count(), len(blocks))
+    if workers <= 1:
+        for lo, hi in blocks:
+            work(lo, hi)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="lateint-kernel") as pool:
+        for _ in pool.map(lambda block: work(*block), blocks):
+            pass
