@@ -49,7 +49,7 @@ def one_add(checkout: Path, index: Path, docs: int, dim: int, workdir: Path) -> 
     shutil.copyfile(index, copy)
     env = {**os.environ, "PYTHONPATH": str(checkout), "OPENBLAS_NUM_THREADS": "1"}
     command = [sys.executable, "-c", CHILD, str(copy), str(docs), str(dim), str(REPO / "scripts")]
-    result = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    result = subprocess.run(command, env=env, cwd=workdir, check=True, capture_output=True, text=True)
     row = json.loads(result.stdout.strip().splitlines()[-1])
     if not row["module"].startswith(str(checkout)):
         raise SystemExit(f"{checkout} ran lateint_lite from {row['module']}")
@@ -70,7 +70,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in setups}
     with tempfile.TemporaryDirectory(dir=args.index.parent) as tmp:
         for r in range(args.rounds):
-            for name, checkout in (setups.items() if r % 2 == 0 else reversed(setups.items())):
+            for name, checkout in setups.items() if r % 2 == 0 else reversed(setups.items()):
                 seconds = one_add(checkout, args.index, args.docs, args.dim, Path(tmp))
                 times[name].append(seconds)
                 print(f"round {r + 1}: {name}: {seconds:.1f} s ({args.docs / seconds:.0f} docs/s)", flush=True)
