@@ -1,4 +1,5 @@
-"""Register-tiled dot-product building blocks shared by the MaxSim, k-means and PLAID kernels.
+"""Register-tiled dot-product building blocks shared by the MaxSim and PLAID kernels (k-means
+assigns with BLAS, see kernels.kmeans).
 
 Inlined into their callers by numba; nothing here is called from Python.
 """

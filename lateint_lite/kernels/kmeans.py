@@ -174,7 +174,9 @@ def top_per_row(scores: Float32Array, p: int) -> Int64Array:
     return ids
 
 
-def _assign_block(points, coarse, fine, group_offsets, probe):
+def _assign_block(
+    points: Float32Array, coarse: Float32Array, fine: Float32Array, group_offsets: Int64Array, probe: int
+) -> Int64Array:
     """Codes of one block of points: the best fine centroid within each point's ``probe`` best
     coarse groups. The (point, level) pairs are sorted by group so that each group's fine
     centroids meet all of its points in one BLAS product; ties go to the better coarse level,
