@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import segments
-from .clustering import plaid_centroid_count
+from .clustering import TrainingPoints, plaid_centroid_count
 from .codecs import ResidualCodec, train_residual_codec
+from .codecs.int8 import int8_values
 from .config import BuildOptions, BuildRecord
 from .errors import EmptyIndexError
 from .origins import VectorSource
@@ -94,11 +95,15 @@ def _split_sample(
 
 def _read_sample(
     source: VectorSource, doc_ids: list[int], dim: int, expected_tokens: int
-) -> tuple[np.ndarray, dict[int, DocumentTokens]]:
-    """(vectors of ``doc_ids`` as one matrix, doc_id -> that document, its vectors as views).
+) -> tuple[TrainingPoints, dict[int, DocumentTokens]]:
+    """(vectors of ``doc_ids`` as training points, doc_id -> that document, its vectors as views).
     The documents are read a chunk at a time into a matrix sized for ``expected_tokens`` (their
-    stored counts; grown if a source yields more), so the sample is never held twice."""
-    matrix = np.empty((max(expected_tokens, 1), dim), np.float32)
+    stored counts; grown if a source yields more), so the sample is never held twice. When the
+    source yields stored int8 tokens as they are, the matrix keeps their int8 values (a quarter
+    of float32: 100 MB instead of 403 MB for SciFact's 262k x 384 sample) and no documents are
+    kept (reading them again is cheap)."""
+    compact = source.yields_int8_rows
+    matrix = np.empty((max(expected_tokens, 1), dim), np.int8 if compact else np.float32)
     filled = 0
     spans: list[tuple[int, DocumentTokens, int, int]] = []
     for lo in range(0, len(doc_ids), SAMPLE_READ_DOCS):
@@ -106,12 +111,13 @@ def _read_sample(
         for d, part in zip(chunk, source.vectors(chunk), strict=False):
             n = len(part.vectors)
             if filled + n > len(matrix):
-                matrix = np.concatenate([matrix, np.empty((max(n, len(matrix) // 4), dim), np.float32)])
-            matrix[filled : filled + n] = part.vectors
-            spans.append((d, part, filled, filled + n))
+                matrix = np.concatenate([matrix, np.empty((max(n, len(matrix) // 4), dim), matrix.dtype)])
+            matrix[filled : filled + n] = int8_values(part.vectors) if compact else part.vectors
+            if not compact:
+                spans.append((d, part, filled, filled + n))
             filled += n
     matrix = matrix[:filled]
-    return matrix, {d: part.with_vectors(matrix[a:b]) for d, part, a, b in spans}
+    return TrainingPoints(matrix), {d: part.with_vectors(matrix[a:b]) for d, part, a, b in spans}
 
 
 def sample_tokens_for(n_tokens: int, n_centroids: int | None) -> int:
@@ -120,14 +126,16 @@ def sample_tokens_for(n_tokens: int, n_centroids: int | None) -> int:
     return max(MIN_SAMPLE_TOKENS, SAMPLE_PER_CENTROID * k)
 
 
-def train_codec(sample: np.ndarray, heldout: np.ndarray, options: BuildOptions, n_tokens: int) -> ResidualCodec:
+def train_codec(
+    sample: np.ndarray | TrainingPoints, heldout: np.ndarray | TrainingPoints, options: BuildOptions, n_tokens: int
+) -> ResidualCodec:
     """A codec for a collection of ``n_tokens`` tokens (PLAID's centroid count unless the validated
     ``options`` set one; never more centroids than sample tokens)."""
     k = options.n_centroids or plaid_centroid_count(n_tokens)
     return train_residual_codec(
         sample,
         heldout,
-        n_centroids=min(k, sample.shape[0]),
+        n_centroids=min(k, len(sample)),
         nbits=options.nbits,
         residual_dim=options.projected_dim,
         seed=options.seed,
@@ -136,8 +144,8 @@ def train_codec(sample: np.ndarray, heldout: np.ndarray, options: BuildOptions, 
 
 def draw_sample(
     counts: list[tuple[int, int]], source: VectorSource, dim: int, sample_tokens: int, heldout_tokens: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, dict[int, DocumentTokens]]:
-    """(training vectors, held-out vectors, their documents by doc_id) from random documents of
+) -> tuple[TrainingPoints, TrainingPoints, dict[int, DocumentTokens]]:
+    """(training points, held-out points, their documents by doc_id) from random documents of
     ``counts`` ((doc_id, n_tokens) of every document)."""
     sample_ids, heldout_ids = _split_sample(counts, sample_tokens, heldout_tokens, seed)
     sizes = dict(counts)
@@ -177,12 +185,12 @@ def build_codec(
         codec = train_codec(sample, heldout, options, n_tokens)
         centroid_values, array_rows = codec.to_stored()
     else:
-        sample = heldout = np.empty((0, dim), np.float32)
+        sample = heldout = TrainingPoints(np.empty((0, dim), np.float32))
         codec = shared.codec()
         centroid_values, array_rows = shared.centroids, list(shared.arrays)
     trained = time.perf_counter()
     fit = centroid_cosine(codec, heldout) if shared is None else shared.centroid_cosine
-    sample_tokens = int(sample.shape[0])
+    sample_tokens = len(sample)
     del sample, heldout
     if source.reads_stored_tokens:  # reading them again is cheap: free the sample now
         cached = {}
@@ -208,14 +216,18 @@ def build_codec(
     return codec, record, report
 
 
-def centroid_cosine(codec: ResidualCodec, tokens: np.ndarray) -> float:
+def centroid_cosine(codec: ResidualCodec, tokens: np.ndarray | TrainingPoints) -> float:
     """Mean cosine between held-out tokens and their centroids: how much of a token the code
     alone explains (PLAID's centroid-only stages rank well when this is high)."""
-    if len(tokens) == 0:
+    points = TrainingPoints.of(tokens)
+    if len(points) == 0:
         return 0.0
-    centroids = codec.codebook.centroids[codec.codebook.assign(tokens)]
-    norms = np.linalg.norm(centroids, axis=1) * np.linalg.norm(tokens, axis=1)
-    return round(float(np.mean(np.einsum("ij,ij->i", tokens, centroids) / np.maximum(norms, 1e-12))), 4)
+    cosines = []
+    for _, block in points.blocks():
+        centroids = codec.codebook.centroids[codec.codebook.assign(block)]
+        norms = np.linalg.norm(centroids, axis=1) * np.linalg.norm(block, axis=1)
+        cosines.append(np.einsum("ij,ij->i", block, centroids) / np.maximum(norms, 1e-12))
+    return round(float(np.mean(np.concatenate(cosines))), 4)
 
 
 def _token_chunks(counts: list[tuple[int, int]]) -> Iterator[list[int]]:

@@ -17,6 +17,7 @@ All vectors here are L2-normalized; "nearest" means largest dot product.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +77,48 @@ def spherical_kmeans(
     return centroids
 
 
+#: Points per block when training points are turned into float32 rows a block at a time.
+POINT_BLOCK_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class TrainingPoints:
+    """Training vectors held compactly: the int8 values of canonical vectors (a quarter of their
+    float32 size; each row is ``unit_rows`` of its values, exactly the canonical vector), or plain
+    float32 unit rows when the vectors are not int8-canonical (pooled tokens). Consumers take
+    float32 rows a block or a selection at a time."""
+
+    values: np.ndarray  # int8 or float32 (n, dim)
+
+    @classmethod
+    def of(cls, points: np.ndarray | TrainingPoints) -> TrainingPoints:
+        """``points`` as training points (a float array is taken as unit rows)."""
+        if isinstance(points, TrainingPoints):
+            return points
+        return cls(np.ascontiguousarray(points, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[1])
+
+    def take(self, index: np.ndarray | slice) -> np.ndarray:
+        """float32 unit rows of a selection (indices or a slice)."""
+        rows = self.values[index]
+        if rows.dtype == np.int8:
+            from .codecs.int8 import unit_rows
+
+            return np.ascontiguousarray(unit_rows(rows), dtype=np.float32)
+        return np.ascontiguousarray(rows, dtype=np.float32)
+
+    def blocks(self, rows: int = POINT_BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, float32 rows) of consecutive blocks."""
+        for lo in range(0, len(self), rows):
+            yield lo, self.take(slice(lo, lo + rows))
+
+
 @dataclass(frozen=True)
 class Codebook:
     """Fine centroids grouped by coarse cluster.
@@ -121,28 +164,37 @@ class Codebook:
         return kernels.nearest_in_groups(points, self.coarse, self.centroids, self.group_offsets, probe)
 
 
-def train_codebook(points: np.ndarray, k: int, *, seed: int = 0, iterations: int = KMEANS_ITERATIONS) -> Codebook:
-    """Two-level codebook of about ``k`` centroids (exactly k when every group has room)."""
-    points = np.ascontiguousarray(points, dtype=np.float32)
-    n = points.shape[0]
+def train_codebook(
+    points: np.ndarray | TrainingPoints, k: int, *, seed: int = 0, iterations: int = KMEANS_ITERATIONS
+) -> Codebook:
+    """Two-level codebook of about ``k`` centroids (exactly k when every group has room). Only
+    the coarse level's subsample and one group's members are float32 at a time."""
+    points = TrainingPoints.of(points)
+    n = len(points)
     k = max(1, min(k, n))
     n_groups = max(1, min(int(2 ** np.ceil(np.log2(np.sqrt(k)))), k))
-    subsample = points
+    chosen: np.ndarray | slice = slice(None)
     if n > COARSE_POINTS_PER_GROUP * n_groups:
         rng = np.random.default_rng(seed)
-        subsample = points[np.sort(rng.choice(n, COARSE_POINTS_PER_GROUP * n_groups, replace=False))]
-    coarse = spherical_kmeans(subsample, n_groups, iterations=iterations, seed=seed)
-    groups, _ = kernels.nearest_centroids(points, coarse)
+        chosen = np.sort(rng.choice(n, COARSE_POINTS_PER_GROUP * n_groups, replace=False))
+    coarse = spherical_kmeans(points.take(chosen), n_groups, iterations=iterations, seed=seed)
+    groups = np.empty(n, dtype=np.int64)
+    for lo, block in points.blocks():
+        groups[lo : lo + len(block)] = kernels.nearest_centroids(block, coarse)[0]
     sizes = np.bincount(groups, minlength=coarse.shape[0])
     quotas = _allocate(sizes, k)
-    fine: list[np.ndarray] = []
-    kept_coarse: list[np.ndarray] = []
-    for g in range(coarse.shape[0]):
-        if quotas[g] == 0:
-            continue
-        members = points[groups == g]
-        fine.append(spherical_kmeans(members, int(quotas[g]), iterations=iterations, seed=seed + 1 + g, greedy=False))
-        kept_coarse.append(coarse[g])
+    kept = np.flatnonzero(quotas > 0)
+    fine: list[np.ndarray] = [np.empty(0, np.float32)] * kept.size
+
+    def train_groups(lo: int, hi: int) -> None:
+        # groups are independent (a seed each), so running them side by side changes no bit
+        for i in range(lo, hi):
+            g = int(kept[i])
+            members = points.take(np.flatnonzero(groups == g))
+            fine[i] = spherical_kmeans(members, int(quotas[g]), iterations=iterations, seed=seed + 1 + g, greedy=False)
+
+    kernels.in_threads(train_groups, kept.size, 1)
+    kept_coarse = [coarse[g] for g in kept]
     counts = np.array([f.shape[0] for f in fine], dtype=np.int64)
     offsets = np.zeros(len(fine) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])

@@ -172,7 +172,7 @@ class Maintenance:
             source.check_available()
             counts = self._store.doc_token_counts()
             sample, heldout, _ = draw_sample(counts, source, state.config.dim, sample_tokens, heldout_tokens, seed)
-        return sample, heldout
+        return sample.take(slice(None)), heldout.take(slice(None))
 
     def _refuse_own_codec_for_shard(self, what: str) -> None:
         shared = self._cache.config().shared_codec

@@ -106,6 +106,12 @@ class VectorSource:
         self.learned: dict[int, int] = {}
 
     @property
+    def yields_int8_rows(self) -> bool:
+        """Whether every vector is a stored int8 token as it is (``unit_rows`` of its values, not
+        pooled here), so its int8 values give it back exactly."""
+        return self._from_stored and self._stored_pool <= 1
+
+    @property
     def reads_stored_tokens(self) -> bool:
         """Whether vectors come from the stored int8 tokens (cheap to read again), not the model."""
         return self._from_stored

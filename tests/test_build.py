@@ -291,16 +291,51 @@ def test_the_training_sample_is_read_into_one_matrix_even_when_a_source_yields_m
     vectors = {d: rng.standard_normal((n, 4)).astype(np.float32) for d, n in ((1, 3), (2, 5), (3, 2), (4, 7))}
 
     class Source:
+        yields_int8_rows = False
+
         def vectors(self, ids):
             return [DocumentTokens.whole(vectors[d]) for d in ids]
 
     # the stored counts say 9 tokens; the source (a text re-encode, say) gives 17
-    matrix, by_doc = builder._read_sample(Source(), [1, 2, 3, 4], 4, expected_tokens=9)
-    assert matrix.shape == (17, 4)
+    points, by_doc = builder._read_sample(Source(), [1, 2, 3, 4], 4, expected_tokens=9)
+    matrix = points.values
+    assert matrix.shape == (17, 4) and matrix.dtype == np.float32
     np.testing.assert_array_equal(matrix, np.concatenate([vectors[d] for d in (1, 2, 3, 4)]))
     for d, doc in by_doc.items():
         np.testing.assert_array_equal(doc.vectors, vectors[d])
         assert np.shares_memory(doc.vectors, matrix)  # views, not copies
+
+
+def test_a_sample_of_stored_int8_tokens_is_kept_as_int8_and_gives_the_same_codec(tmp_path, fake_encoder):
+    """Before the first build the sample holds the stored tokens' int8 values (a quarter of
+    float32); their unit rows are the stored vectors bit for bit, so the codec trained on them is
+    the one the float32 sample gives."""
+    from lateint_lite import builder
+    from lateint_lite.clustering import TrainingPoints
+    from lateint_lite.codecs import train_residual_codec
+    from lateint_lite.origins import VectorSource
+
+    docs = [{"id": f"d{i}", "text": f"tides moon harbour {i} " * (1 + i % 9)} for i in range(300)]
+    with li.open(tmp_path / "s.lateint", create=True, encoder=fake_encoder, auto_build=False) as idx:
+        idx.add(docs)
+        store, state = idx._store, idx._cache.current()
+        source = VectorSource(store, state.codec, current_pool=1, target_pool=1, encoder=lambda: fake_encoder)
+        assert source.yields_int8_rows
+        counts = store.doc_token_counts()
+        with store.snapshot():
+            sample, heldout, cached = builder.draw_sample(counts, source, state.config.dim, 800, 400, 0)
+            ids = [d for d, _ in counts]
+            stored = np.concatenate([doc.vectors for doc in source.vectors(ids)])
+    assert sample.values.dtype == np.int8 and heldout.values.dtype == np.int8 and cached == {}
+    floats = sample.take(slice(None))
+    assert any((floats == row).all(axis=1).any() for row in stored[:5])  # rows of stored tokens
+    options = {"n_centroids": 32, "nbits": 2, "residual_dim": 8, "seed": 0}
+    compact = train_residual_codec(sample, heldout, **options)
+    plain = train_residual_codec(TrainingPoints(floats), TrainingPoints(heldout.take(slice(None))), **options)
+    for name in ("centroids", "coarse", "group_offsets"):
+        np.testing.assert_array_equal(getattr(compact.codebook, name), getattr(plain.codebook, name))
+    for name in ("basis", "cutoffs", "weights"):
+        np.testing.assert_array_equal(getattr(compact, name), getattr(plain, name))
 
 
 def test_a_build_reads_without_the_memory_map_and_restores_it(tmp_path, monkeypatch):

@@ -122,3 +122,31 @@ def test_split_checks_lengths_and_codes():
     bad[0] = 999
     with pytest.raises(CorruptIndexError):
         codec.split(TokenRow(1, 5, bad.tobytes(), packed.tobytes()))
+
+
+def test_codebook_and_assignment_do_not_depend_on_the_thread_count(monkeypatch):
+    """Fine groups train side by side and assignment runs in blocks on threads: one thread gives
+    the same bits (blocks small enough here that several run)."""
+    from lateint_lite.kernels import _runtime, kmeans
+
+    rng = np.random.default_rng(4)
+    points, _, _ = clustered(rng, 6000, 24, 40, 0.2)
+    monkeypatch.setattr(kmeans, "BLOCK_FLOATS", 300 * 24 * 4)  # 300-point blocks
+    threaded = train_codebook(points, 200, seed=2)
+    codes = threaded.assign(points)
+    monkeypatch.setattr(_runtime, "thread_count", lambda: 1)
+    alone = train_codebook(points, 200, seed=2)
+    for name in ("centroids", "coarse", "group_offsets"):
+        np.testing.assert_array_equal(getattr(threaded, name), getattr(alone, name))
+    np.testing.assert_array_equal(codes, alone.assign(points))
+
+
+def test_a_failing_block_raises_in_the_caller():
+    from lateint_lite.kernels import in_threads
+
+    def work(lo: int, hi: int) -> None:
+        if lo >= 4:
+            raise ValueError(f"block {lo}")
+
+    with pytest.raises(ValueError, match="block"):
+        in_threads(work, 10, 2)

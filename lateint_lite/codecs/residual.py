@@ -19,7 +19,7 @@ reshaped or handed to a kernel: damage raises :class:`CorruptIndexError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ..clustering import Codebook, train_codebook
+from ..clustering import Codebook, TrainingPoints, train_codebook
 from ..config import NBITS, RESIDUAL, CodecSpec
 from ..errors import CorruptIndexError
 from ..ivf import decode_rows
@@ -401,16 +401,24 @@ def _optional(arrays: dict[str, np.ndarray], name: str) -> np.ndarray | None:
 BASIS_BLOCK_ROWS = 8192
 
 
-def _orthonormal_basis(residuals: np.ndarray, r: int) -> np.ndarray:
-    """Top-r principal directions (uncentered) of a residual sample, float32 (dim, r). The second
-    moment is accumulated in float64 a block of rows at a time (two float64 copies of a 65k x 384
-    sample were 400 MB, the peak of a SciFact build)."""
-    dim = residuals.shape[1]
+def _residual_blocks(codebook: Codebook, heldout: TrainingPoints) -> Iterator[np.ndarray]:
+    """Residuals ``v - C[code]`` of the held-out points, a block at a time (float32)."""
+    for _, block in heldout.blocks(BASIS_BLOCK_ROWS):
+        residual = codebook.centroids[codebook.assign(block)]
+        np.subtract(block, residual, out=residual)
+        yield residual
+
+
+def _orthonormal_basis(codebook: Codebook, heldout: TrainingPoints, r: int) -> np.ndarray:
+    """Top-r principal directions (uncentered) of the held-out residuals, float32 (dim, r). The
+    second moment is accumulated in float64 a block of rows at a time (two float64 copies of a
+    65k x 384 sample were 400 MB, the peak of a SciFact build)."""
+    dim = heldout.dim
     second_moment = np.zeros((dim, dim), np.float64)
-    for lo in range(0, len(residuals), BASIS_BLOCK_ROWS):
-        block = residuals[lo : lo + BASIS_BLOCK_ROWS].astype(np.float64)
+    for residual in _residual_blocks(codebook, heldout):
+        block = residual.astype(np.float64)
         second_moment += block.T @ block
-    second_moment /= max(len(residuals), 1)
+    second_moment /= max(len(heldout), 1)
     eigenvalues, eigenvectors = np.linalg.eigh(second_moment)
     order = np.argsort(-eigenvalues, kind="stable")[:r]
     return np.ascontiguousarray(eigenvectors[:, order], dtype=np.float32)
@@ -436,8 +444,8 @@ def _quantized_codebook(codebook: Codebook) -> Codebook:
 
 
 def train_residual_codec(
-    sample: np.ndarray,
-    heldout: np.ndarray,
+    sample: np.ndarray | TrainingPoints,
+    heldout: np.ndarray | TrainingPoints,
     *,
     n_centroids: int,
     nbits: int,
@@ -447,15 +455,14 @@ def train_residual_codec(
     """Fit ``n_centroids`` centroids on ``sample`` and the residual basis and bucket tables on
     ``heldout`` residuals. ``residual_dim`` None keeps every residual direction. Arguments
     are validated by the caller (``BuildOptions.validated``)."""
-    sample = np.ascontiguousarray(sample, dtype=np.float32)
-    dim = sample.shape[1]
+    sample, heldout = TrainingPoints.of(sample), TrainingPoints.of(heldout)
+    dim = sample.dim
     r = dim if residual_dim is None else int(residual_dim)
     codebook = _quantized_codebook(train_codebook(sample, n_centroids, seed=seed))
-    heldout = np.ascontiguousarray(heldout, dtype=np.float32)
-    residuals = codebook.centroids[codebook.assign(heldout)]
-    np.subtract(heldout, residuals, out=residuals)  # in place: one held-out-sized array, not two
-    basis = None if r == dim else _orthonormal_basis(residuals, r)
-    projected = residuals if basis is None else residuals @ basis
+    basis = None if r == dim else _orthonormal_basis(codebook, heldout, r)
+    projected = np.concatenate(
+        [residual if basis is None else residual @ basis for residual in _residual_blocks(codebook, heldout)]
+    )
     cutoffs, weights = _bucket_tables(projected, nbits)
     codec = ResidualCodec(codebook=codebook, basis=basis, cutoffs=cutoffs, weights=weights, nbits=nbits)
     codec.validate()

@@ -29,7 +29,7 @@ import importlib
 from typing import Any
 
 from ._checks import check_offsets, check_offsets_loose
-from ._runtime import PARALLEL_LOCK
+from ._runtime import PARALLEL_LOCK, in_threads
 from ._tier import KERNEL_TIERS, active_tier, tier_in_use, use_tier
 
 #: Where each numba kernel's wrapper lives.
@@ -101,6 +101,7 @@ __all__ = [
     "bucket_lut",
     "check_offsets",
     "check_offsets_loose",
+    "in_threads",
     "numba_kernel",
     "numpy_kernel",
     "tier_in_use",
