@@ -98,7 +98,7 @@ class PhaseSampler:
 
 
 def instrument(sampler: PhaseSampler) -> None:
-    sampler.wrap(Writer, "_vectors_for", "encode (staged, no lock)")
+    sampler.wrap(Writer, "_stage", "encode (staged, no lock)")
     sampler.wrap(Writer, "_insert", "insert (write transaction)")
     sampler.wrap(builder, "draw_sample", "build: read training sample")
     sampler.wrap(builder, "train_codec", "build: train codec")
