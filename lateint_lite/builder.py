@@ -8,13 +8,14 @@ encoded again, or vectors passed again), never from decoded residual codes
 unless the caller opted into a lossy rebuild.
 
 Memory is bounded by the training sample: the sample's vectors are held once, in one
-preallocated matrix; every document is then read, encoded and written back in chunks of at
-most ``REENCODE_CHUNK_TOKENS`` tokens. The sample is reused for its documents only when
-reading them again would mean running the model again (a text rebuild); stored int8 tokens
-are read again instead, so the sample is freed before the re-encode (docs/benchmarks.md
-"Peak memory per phase"). Time: one pass of
-the encoder over the collection when the source is text (SciFact: minutes; see
-docs/benchmarks.md), a decode otherwise.
+preallocated matrix (the int8 values of stored tokens before the first build, a quarter of
+float32: :class:`~lateint_lite.clustering.TrainingPoints`); every document is then read,
+encoded and written back in chunks of at most ``REENCODE_CHUNK_TOKENS`` tokens. The sample is
+reused for its documents only when reading them again would mean running the model again (a
+text rebuild); stored int8 tokens are read again instead, so the sample is freed before the
+re-encode (docs/benchmarks.md "Peak memory per phase"). Time: one pass of the encoder over the
+collection when the source is text (SciFact: minutes; see docs/benchmarks.md), a decode
+otherwise.
 """
 
 from __future__ import annotations

@@ -98,6 +98,11 @@ class Maintenance:
             report = self._compacted(report)
         return report
 
+    def build_due(self) -> bool:
+        """Whether :meth:`auto_build` would build now (checked again under its write lock)."""
+        with self._store.snapshot():
+            return not self._cache.config().is_built and self._store.counts()[1] >= AUTO_BUILD_TOKENS
+
     def auto_build(self, *, progress: ProgressArg = False) -> BuildReport | None:
         """Build an unbuilt index that holds ``AUTO_BUILD_TOKENS`` tokens; None when not due."""
         with self._store.write():

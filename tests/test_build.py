@@ -371,3 +371,32 @@ def test_builds_give_freed_memory_back(tmp_path, monkeypatch):
         idx.optimize()
     assert len(calls) == 2
     assert memory.return_freed_memory() is True  # glibc here (Linux CI); a no-op returning False elsewhere
+
+
+def test_a_first_automatic_build_releases_the_model_the_index_loaded(tmp_path, monkeypatch, fake_encoder):
+    """The first build reads the stored int8 tokens, never the model: the model the index loaded
+    itself is dropped before it (and loaded again by the next search); a caller's encoder stays."""
+    from lateint_lite import maintenance
+    from lateint_lite.binding import EncoderBinding
+
+    monkeypatch.setattr(maintenance, "AUTO_BUILD_TOKENS", 2_000)
+    loads = []
+
+    def load(self):
+        loads.append(1)
+        return fake_encoder
+
+    path = tmp_path / "auto.lateint"
+    with li.open(path, create=True, encoder=fake_encoder, auto_build=False) as idx:
+        idx.add([{"id": "first", "text": "tides and the moon"}])
+    monkeypatch.setattr(EncoderBinding, "_load", load)
+    docs = [{"id": f"d{i}", "text": f"harbour tides moon {i} " * 8} for i in range(150)]
+    with li.open(path) as idx:
+        idx.add(docs[:10])  # not due yet: the model stays
+        assert loads == [1] and idx._encoder._encoder is not None
+        idx.add(docs[10:])  # due: released, then built
+        assert idx.info().codec == "residual" and idx._encoder._encoder is None
+        assert idx.search("harbour tides 12", k=3)[0].id == "d12"
+        assert loads == [1, 1]
+    with li.open(path, encoder=fake_encoder) as idx:  # given by the caller: never released
+        assert not idx._encoder.release() and idx._encoder._encoder is fake_encoder
