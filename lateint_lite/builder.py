@@ -33,6 +33,7 @@ from .codecs import ResidualCodec, train_residual_codec
 from .codecs.int8 import int8_values
 from .config import BuildOptions, BuildRecord
 from .errors import EmptyIndexError
+from .memory import return_freed_memory
 from .origins import VectorSource
 from .passages import DocumentTokens, lengths_blob
 from .store import Store, TokenRow
@@ -184,6 +185,8 @@ def build_codec(
         sample, heldout, cached = draw_sample(
             counts, source, dim, sample_tokens_for(n_tokens, options.n_centroids), HELDOUT_TOKENS, options.seed
         )
+        store.release_cache()  # training reads no page: its pages (up to 64 MiB) go back first
+        return_freed_memory()
         codec = train_codec(sample, heldout, options, n_tokens)
         centroid_values, array_rows = codec.to_stored()
     else:

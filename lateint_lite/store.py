@@ -413,6 +413,11 @@ class Store:
         finally:
             self._conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
 
+    def release_cache(self) -> None:
+        """Free what SQLite's page cache holds that it can (clean pages; ``PRAGMA shrink_memory``):
+        before work that reads no page for a while, such as training a codec on a sample."""
+        self._conn.execute("PRAGMA shrink_memory")
+
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """A read transaction: every read inside sees the same committed state."""

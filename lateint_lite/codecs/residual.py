@@ -427,8 +427,9 @@ def _orthonormal_basis(codebook: Codebook, heldout: TrainingPoints, r: int) -> n
 def _bucket_tables(projected: np.ndarray, nbits: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-direction quantile cutoffs and bucket-centre weights."""
     levels = 1 << nbits
-    cutoffs = np.quantile(projected, np.arange(1, levels) / levels, axis=0).T
-    weights = np.quantile(projected, (np.arange(levels) + 0.5) / levels, axis=0).T
+    # one call: each np.quantile partitions a copy of ``projected`` (same values as two calls)
+    both = np.quantile(projected, np.concatenate([np.arange(1, levels), np.arange(levels) + 0.5]) / levels, axis=0)
+    cutoffs, weights = both[: levels - 1].T, both[levels - 1 :].T
     return np.ascontiguousarray(cutoffs, np.float32), np.ascontiguousarray(weights, np.float32)
 
 
@@ -460,9 +461,11 @@ def train_residual_codec(
     r = dim if residual_dim is None else int(residual_dim)
     codebook = _quantized_codebook(train_codebook(sample, n_centroids, seed=seed))
     basis = None if r == dim else _orthonormal_basis(codebook, heldout, r)
-    projected = np.concatenate(
-        [residual if basis is None else residual @ basis for residual in _residual_blocks(codebook, heldout)]
-    )
+    projected = np.empty((len(heldout), r), dtype=np.float32)
+    at = 0
+    for residual in _residual_blocks(codebook, heldout):  # filled in place: no list of blocks
+        projected[at : at + len(residual)] = residual if basis is None else residual @ basis
+        at += len(residual)
     cutoffs, weights = _bucket_tables(projected, nbits)
     codec = ResidualCodec(codebook=codebook, basis=basis, cutoffs=cutoffs, weights=weights, nbits=nbits)
     codec.validate()
