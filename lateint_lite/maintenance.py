@@ -252,7 +252,8 @@ class Maintenance:
         """VACUUM after a commit: (seconds, None), or (None, why it was skipped)."""
         started = time.perf_counter()
         try:
-            self._store.compact()
+            with self._store.unmapped():  # VACUUM reads every page: not into this process's RSS
+                self._store.compact()
         except LateIntError as exc:
             log.warning("%s: compaction skipped: %s", self._store.path, exc)
             return None, str(exc)
