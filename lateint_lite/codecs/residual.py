@@ -401,21 +401,29 @@ def _optional(arrays: dict[str, np.ndarray], name: str) -> np.ndarray | None:
 BASIS_BLOCK_ROWS = 8192
 
 
-def _residual_blocks(codebook: Codebook, heldout: TrainingPoints) -> Iterator[np.ndarray]:
+def _heldout_codes(codebook: Codebook, heldout: TrainingPoints) -> np.ndarray:
+    """The code of every held-out point, assigned a block at a time (both residual passes use them)."""
+    codes = np.empty(len(heldout), dtype=np.int64)
+    for lo, block in heldout.blocks(BASIS_BLOCK_ROWS):
+        codes[lo : lo + len(block)] = codebook.assign(block)
+    return codes
+
+
+def _residual_blocks(codebook: Codebook, heldout: TrainingPoints, codes: np.ndarray) -> Iterator[np.ndarray]:
     """Residuals ``v - C[code]`` of the held-out points, a block at a time (float32)."""
-    for _, block in heldout.blocks(BASIS_BLOCK_ROWS):
-        residual = codebook.centroids[codebook.assign(block)]
+    for lo, block in heldout.blocks(BASIS_BLOCK_ROWS):
+        residual = codebook.centroids[codes[lo : lo + len(block)]]
         np.subtract(block, residual, out=residual)
         yield residual
 
 
-def _orthonormal_basis(codebook: Codebook, heldout: TrainingPoints, r: int) -> np.ndarray:
+def _orthonormal_basis(codebook: Codebook, heldout: TrainingPoints, codes: np.ndarray, r: int) -> np.ndarray:
     """Top-r principal directions (uncentered) of the held-out residuals, float32 (dim, r). The
     second moment is accumulated in float64 a block of rows at a time (two float64 copies of a
     65k x 384 sample were 400 MB, the peak of a SciFact build)."""
     dim = heldout.dim
     second_moment = np.zeros((dim, dim), np.float64)
-    for residual in _residual_blocks(codebook, heldout):
+    for residual in _residual_blocks(codebook, heldout, codes):
         block = residual.astype(np.float64)
         second_moment += block.T @ block
     second_moment /= max(len(heldout), 1)
@@ -460,10 +468,11 @@ def train_residual_codec(
     dim = sample.dim
     r = dim if residual_dim is None else int(residual_dim)
     codebook = _quantized_codebook(train_codebook(sample, n_centroids, seed=seed))
-    basis = None if r == dim else _orthonormal_basis(codebook, heldout, r)
+    codes = _heldout_codes(codebook, heldout)
+    basis = None if r == dim else _orthonormal_basis(codebook, heldout, codes, r)
     projected = np.empty((len(heldout), r), dtype=np.float32)
     at = 0
-    for residual in _residual_blocks(codebook, heldout):  # filled in place: no list of blocks
+    for residual in _residual_blocks(codebook, heldout, codes):  # filled in place: no list of blocks
         projected[at : at + len(residual)] = residual if basis is None else residual @ basis
         at += len(residual)
     cutoffs, weights = _bucket_tables(projected, nbits)
