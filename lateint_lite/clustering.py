@@ -190,12 +190,14 @@ def train_codebook(
     quotas = _allocate(sizes, k)
     kept = np.flatnonzero(quotas > 0)
     fine: list[np.ndarray] = [np.empty(0, np.float32)] * kept.size
+    by_group = np.argsort(groups, kind="stable")  # each group's points in ascending order
+    starts = np.searchsorted(groups[by_group], np.arange(coarse.shape[0] + 1))
 
     def train_groups(lo: int, hi: int) -> None:
         # groups are independent (a seed each), so running them side by side changes no bit
         for i in range(lo, hi):
             g = int(kept[i])
-            members = points.take(np.flatnonzero(groups == g))
+            members = points.take(by_group[starts[g] : starts[g + 1]])
             fine[i] = spherical_kmeans(members, int(quotas[g]), iterations=iterations, seed=seed + 1 + g, greedy=False)
 
     kernels.in_threads(train_groups, kept.size, 1)
