@@ -76,17 +76,13 @@ def _csr_from_pairs(rows: np.ndarray, ids: np.ndarray, n_rows: int) -> InvertedL
 
 def postings_of(doc_codes: Iterable[tuple[int, np.ndarray]]) -> Postings:
     """Group (doc_id, codes) pairs into per-centroid sorted unique doc id lists."""
-    cents: list[np.ndarray] = []
-    docs: list[np.ndarray] = []
-    for doc_id, codes in doc_codes:
-        unique = np.unique(np.asarray(codes, dtype=np.int64))
-        cents.append(unique)
-        docs.append(np.full(unique.size, doc_id, dtype=np.int64))
-    if not cents:
+    pairs = [(doc_id, np.asarray(codes, dtype=np.int64).ravel()) for doc_id, codes in doc_codes]
+    if not pairs:
         return Postings(np.empty(0, np.int64), InvertedLists(np.zeros(1, np.int64), np.empty(0, np.int64)))
-    cent = np.concatenate(cents)
+    cent = np.concatenate([codes for _, codes in pairs])
+    docs = np.repeat(np.array([d for d, _ in pairs], dtype=np.int64), [codes.size for _, codes in pairs])
     centroids, rows = np.unique(cent, return_inverse=True)
-    return Postings(centroids, _csr_from_pairs(rows, np.concatenate(docs), centroids.size))
+    return Postings(centroids, _csr_from_pairs(rows, docs, centroids.size))  # drops repeated pairs
 
 
 def group_by_centroid(doc_codes: Iterable[tuple[int, np.ndarray]]) -> dict[int, np.ndarray]:

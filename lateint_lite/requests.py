@@ -102,6 +102,9 @@ def check_vectors(value: object, dim: int, what: str = "vectors") -> np.ndarray:
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] != dim:
         raise InvalidInputError(f"{what}: expected shape (n >= 1, {dim}), got {array.shape}")
     array = array.astype(np.float32, copy=False)  # float32 input is used as given (no second copy of a batch)
+    squares = np.einsum("ij,ij->i", array, array)
+    if squares.min() > 0 and np.isfinite(squares).all():
+        return array  # finite, no zero row (the common case, one pass; else the exact checks below)
     if not np.isfinite(array).all():
         raise InvalidInputError(f"{what}: contains NaN or infinity")
     zero = np.flatnonzero(~np.any(array != 0, axis=1))

@@ -19,7 +19,8 @@ from types import TracebackType
 
 import numpy as np
 
-from .codecs.int8 import int8_values, unit_rows
+from . import kernels
+from .codecs.int8 import int8_values
 from .passages import DocumentTokens
 
 #: Staged bytes kept in memory before the spool moves to a file (~170k tokens at dim 384).
@@ -64,7 +65,8 @@ class StagedDocuments:
         return self.get_range(position, position + 1)[0]
 
     def get_range(self, start: int, stop: int) -> list[DocumentTokens]:
-        """The staged documents ``start:stop``, read and scaled to unit rows together; their
+        """The staged documents ``start:stop``, read and scaled to unit rows together (the kernel
+        twin of ``codecs.int8.unit_rows``, same bits); their
         vectors are consecutive row slices of one array."""
         rows = self._rows[start:stop]
         if not rows:
@@ -72,7 +74,7 @@ class StagedDocuments:
         counts = [n for _, n, _ in rows]
         self._file.seek(rows[0][0])
         raw = self._file.read(sum(counts) * self._dim)
-        vectors = unit_rows(np.frombuffer(raw, dtype=np.int8).reshape(-1, self._dim))
+        vectors = kernels.unit_rows_int8(np.frombuffer(raw, dtype=np.int8).reshape(-1, self._dim))
         bounds = np.cumsum([0, *counts])
         return [DocumentTokens(vectors[bounds[i] : bounds[i + 1]], lengths) for i, (_, _, lengths) in enumerate(rows)]
 

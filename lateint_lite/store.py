@@ -605,23 +605,22 @@ class Store:
         """Insert documents with their token payload and pooled vector, under consecutive new
         doc_ids (:meth:`next_doc_id` on); inside :meth:`write`."""
         now = time.time()
-        ids: list[int] = []
-        doc_id = self.next_doc_id()
-        for doc in docs:
-            self._conn.execute(
-                "INSERT INTO documents(doc_id, ext_id, text, meta, n_tokens, added_at, origin) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (doc_id, doc.ext_id, doc.text, doc.meta_json, doc.n_tokens, now, doc.origin),
-            )
-            self._conn.execute(
-                "INSERT INTO doc_tokens(doc_id, codes, payload, passages) VALUES (?, ?, ?, ?)",
-                (doc_id, doc.codes, doc.payload, doc.passages),
-            )
-            self._conn.execute(
-                "INSERT INTO doc_vectors(rowid, embedding) VALUES (?, vec_int8(?))", (doc_id, doc.pooled)
-            )
-            ids.append(doc_id)
-            doc_id += 1
+        docs = list(docs)
+        first = self.next_doc_id()
+        ids = list(range(first, first + len(docs)))
+        self._conn.executemany(
+            "INSERT INTO documents(doc_id, ext_id, text, meta, n_tokens, added_at, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(i, d.ext_id, d.text, d.meta_json, d.n_tokens, now, d.origin) for i, d in zip(ids, docs, strict=True)],
+        )
+        self._conn.executemany(
+            "INSERT INTO doc_tokens(doc_id, codes, payload, passages) VALUES (?, ?, ?, ?)",
+            [(i, d.codes, d.payload, d.passages) for i, d in zip(ids, docs, strict=True)],
+        )
+        self._conn.executemany(
+            "INSERT INTO doc_vectors(rowid, embedding) VALUES (?, vec_int8(?))",
+            [(i, d.pooled) for i, d in zip(ids, docs, strict=True)],
+        )
         return ids
 
     def delete_documents(self, ext_ids: Sequence[str]) -> list[int]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import segments
+from . import kernels, segments
 from .codecs import TokenCodec
 from .codecs.int8 import quantize_unit_int8_rows
 from .encoder import Encoder
@@ -130,7 +130,8 @@ class Writer:
         under, or None when the codec keeps no lists)."""
         pooled = pool_vectors(full, pool)
         encoded = codec.encode([doc.vectors for doc in pooled])
-        means = quantize_unit_int8_rows(np.stack([doc.vectors.mean(axis=0) for doc in full]))
+        offsets = np.cumsum([0, *(len(doc.vectors) for doc in full)], dtype=np.int64)
+        means = quantize_unit_int8_rows(kernels.document_means(np.concatenate([d.vectors for d in full]), offsets))
         rows = [
             NewDocument(
                 ext_id=item.id,

@@ -53,6 +53,24 @@ def quantize_int8_reference(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.clip(np.rint(vectors / scales[:, None]), -127, 127).astype(np.int8), scales
 
 
+def canonical_int8_reference(vectors: np.ndarray) -> np.ndarray:
+    """The canonical form's int8 values as numpy formulas: rows normalized, then rounded."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.float32(1e-12))
+    return quantize_int8_reference(unit)[0]
+
+
+def unit_rows_int8_reference(values: np.ndarray) -> np.ndarray:
+    """int8 rows scaled to unit length as numpy formulas."""
+    rows = np.asarray(values).astype(np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), np.float32(1e-12))
+
+
+def document_means_reference(vectors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Each document's ``mean(axis=0)``, stacked."""
+    return np.stack([vectors[offsets[d] : offsets[d + 1]].mean(axis=0) for d in range(offsets.size - 1)])
+
+
 def nearest_in_groups_reference(
     points: np.ndarray, coarse: np.ndarray, fine: np.ndarray, group_offsets: np.ndarray, probe: int
 ) -> np.ndarray:

@@ -166,6 +166,36 @@ def test_quantize_int8_matches_the_numpy_rounding_bit_for_bit():
     assert kernels.quantize_int8(np.zeros((0, 4), np.float32))[0].shape == (0, 4)
 
 
+@pytest.mark.parametrize("dim", [1, 7, 8, 13, 96, 128, 129, 200, 384, 1000])
+def test_canonical_kernels_match_the_numpy_formulas_bit_for_bit(dim):
+    """Row norms summed in numpy's pairwise order: every dimension shape of that order (under
+    8, one block of 128, splits at multiples of 8 with remainders)."""
+    rng = np.random.default_rng(dim)
+    vectors = rng.standard_normal((2000, dim)).astype(np.float32) * rng.uniform(1e-6, 1e4, (2000, 1)).astype(np.float32)
+    vectors[0] = 0.0
+    vectors[1] = 1e-30
+    values = kernels.canonical_int8(vectors)
+    np.testing.assert_array_equal(values, reference.canonical_int8_reference(vectors))
+    assert kernels.unit_rows_int8(values).tobytes() == reference.unit_rows_int8_reference(values).tobytes()
+    extremes = np.full((2, dim), 127, dtype=np.int8)
+    extremes[1, ::2] = -127
+    assert kernels.unit_rows_int8(extremes).tobytes() == reference.unit_rows_int8_reference(extremes).tobytes()
+    assert kernels.canonical_int8(np.zeros((0, dim), np.float32)).shape == (0, dim)
+    with pytest.raises(InvalidInputError):
+        kernels.unit_rows_int8(np.zeros(dim, np.int8))
+
+
+def test_document_means_match_numpy_mean_bit_for_bit():
+    rng = np.random.default_rng(9)
+    counts = np.array([1, 2, 7, 8, 9, 100, 129, 1000, 3], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    vectors = rng.standard_normal((int(offsets[-1]), 96)).astype(np.float32) * 3
+    got = kernels.document_means(vectors, offsets)
+    assert got.tobytes() == reference.document_means_reference(vectors, offsets).tobytes()
+    with pytest.raises(CorruptIndexError):
+        kernels.document_means(vectors, np.array([0, 0, int(offsets[-1])], dtype=np.int64))
+
+
 @pytest.mark.parametrize("probe", [1, 2, 4])
 def test_nearest_in_groups_matches_reference(probe):
     rng = np.random.default_rng(probe)

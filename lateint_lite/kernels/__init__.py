@@ -6,8 +6,8 @@ imports numba.
 - :mod:`.plaid`: PLAID's cell selection, candidate gathering, centroid-only MaxSim
 - :mod:`.kmeans`: k-means++ seeding, centroid sums, flat and two-level assignment
 - :mod:`.varint`: varint-coded inverted lists
-- :mod:`.pooling`: token pooling
-- :mod:`.quantize`: per-token int8 quantization
+- :mod:`.pooling`: token pooling, documents' mean tokens
+- :mod:`.quantize`: per-token int8 quantization, the canonical form's values and unit rows
 - :mod:`.numpy_tier`: the read kernels in plain numpy, for short-lived processes
 - :mod:`._runtime`: the JIT flags, the parallel-kernel lock, array types
 - :mod:`._tier`: which tier a read kernel runs in
@@ -34,11 +34,13 @@ from ._tier import KERNEL_TIERS, active_tier, tier_in_use, use_tier
 
 #: Where each numba kernel's wrapper lives.
 _NUMBA_HOMES = {
+    "canonical_int8": "quantize",
     "centroid_sums": "kmeans",
     "kmeanspp_seeds": "kmeans",
     "nearest_centroids": "kmeans",
     "nearest_in_groups": "kmeans",
     "top_per_row": "kmeans",
+    "document_means": "pooling",
     "dot_matrix": "maxsim",
     "maxsim_f32": "maxsim",
     "maxsim_int8": "maxsim",
@@ -47,6 +49,7 @@ _NUMBA_HOMES = {
     "select_cells": "plaid",
     "pool_documents": "pooling",
     "quantize_int8": "quantize",
+    "unit_rows_int8": "quantize",
     "decode_residuals": "residual",
     "encode_residuals": "residual",
     "maxsim_residual": "residual",

@@ -1,4 +1,5 @@
-"""Token pooling: cluster each document's tokens and keep the unit cluster means."""
+"""Token pooling: cluster each document's tokens and keep the unit cluster means; each
+document's mean token (its pooled vector)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,34 @@ def pool_documents(
         raise InvalidInputError("pool factor must be >= 1")
     with PARALLEL_LOCK:
         return _pool_documents(vectors, offsets, int(factor), int(iterations))
+
+
+@jit(parallel=True)
+def _document_means(vectors, offsets, means):  # pragma: no cover - compiled
+    """means[d] = the mean of rows offsets[d]:offsets[d+1], float32 summed row after row then
+    divided by the count: ``vectors[a:b].mean(axis=0)``'s own order, so the same bits."""
+    dim = vectors.shape[1]
+    for d in prange(offsets.shape[0] - 1):
+        start, stop = offsets[d], offsets[d + 1]
+        for t in range(dim):
+            means[d, t] = np.float32(0.0)
+        for i in range(start, stop):
+            for t in range(dim):
+                means[d, t] += vectors[i, t]
+        count = np.float32(stop - start)
+        for t in range(dim):
+            means[d, t] = means[d, t] / count
+
+
+def document_means(vectors: Float32Array, offsets: Int64Array) -> Float32Array:
+    """Each document's mean token (float32, (n_docs, dim)) for documents of consecutive rows
+    ``offsets[d]:offsets[d+1]``, each at least one row: bit for bit ``mean(axis=0)`` per document."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise InvalidInputError(f"expected an (n, dim) matrix, got shape {vectors.shape}")
+    check_offsets(offsets, vectors.shape[0])
+    means = np.empty((offsets.size - 1, vectors.shape[1]), dtype=np.float32)
+    if means.size:
+        with PARALLEL_LOCK:
+            _document_means(vectors, offsets, means)
+    return means
