@@ -66,8 +66,8 @@ class StagedDocuments:
 
     def get_range(self, start: int, stop: int) -> list[DocumentTokens]:
         """The staged documents ``start:stop``, read and scaled to unit rows together (the kernel
-        twin of ``codecs.int8.unit_rows``, same bits); their
-        vectors are consecutive row slices of one array."""
+        twin of ``codecs.int8.unit_rows``, same bits); their vectors are consecutive row slices
+        of one array."""
         rows = self._rows[start:stop]
         if not rows:
             return []
