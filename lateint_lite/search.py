@@ -184,7 +184,7 @@ def _centroid_scores(
 def kept_threshold(scores_t: np.ndarray, threshold: float) -> float:
     """``threshold``, lowered where needed so that ``MIN_KEPT_CENTROIDS`` of the centroids pass it
     (a centroid passes when its best score against any query token reaches the threshold)."""
-    best = scores_t.max(axis=1)
+    best = kernels.centroid_best(scores_t)
     n_kept = max(1, int(MIN_KEPT_CENTROIDS * best.size))
     floor = float(np.partition(best, best.size - n_kept)[best.size - n_kept])
     return min(threshold, floor)

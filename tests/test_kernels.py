@@ -185,6 +185,23 @@ def test_canonical_kernels_match_the_numpy_formulas_bit_for_bit(dim):
         kernels.unit_rows_int8(np.zeros(dim, np.int8))
 
 
+def test_centroid_best_is_each_rows_max(tier):
+    rng = np.random.default_rng(4)
+    for shape in [(1, 1), (7, 1), (1000, 32), (65, 3)]:
+        scores = rng.standard_normal(shape).astype(np.float32)
+        np.testing.assert_array_equal(kernels.centroid_best(scores), scores.max(axis=1))
+    for bad in (np.zeros((4, 0), np.float32), np.zeros(4, np.float32)):
+        with pytest.raises(InvalidInputError):
+            kernels.centroid_best(bad)
+
+
+def test_dot_matrix_blocks_over_threads_match_one_product():
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((10_001, 24)).astype(np.float32), rng.standard_normal((5, 24)).astype(np.float32)
+    np.testing.assert_allclose(kernels.numba_kernel("dot_matrix")(a, b), a @ b.T, rtol=1e-6, atol=1e-5)
+    assert kernels.numba_kernel("dot_matrix")(a[:0], b).shape == (0, 5)
+
+
 def test_document_means_match_numpy_mean_bit_for_bit():
     rng = np.random.default_rng(9)
     counts = np.array([1, 2, 7, 8, 9, 100, 129, 1000, 3], dtype=np.int64)

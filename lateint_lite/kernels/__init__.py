@@ -44,6 +44,7 @@ _NUMBA_HOMES = {
     "dot_matrix": "maxsim",
     "maxsim_f32": "maxsim",
     "maxsim_int8": "maxsim",
+    "centroid_best": "plaid",
     "centroid_maxsim": "plaid",
     "gather_candidates": "plaid",
     "select_cells": "plaid",
@@ -60,6 +61,7 @@ _NUMBA_HOMES = {
 #: The read kernels with a numpy form (numpy_tier), and helpers that are numpy in both tiers.
 NUMPY_FORMS = frozenset(
     {
+        "centroid_best",
         "centroid_maxsim",
         "decode_residuals",
         "dot_matrix",

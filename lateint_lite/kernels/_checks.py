@@ -75,6 +75,14 @@ def dot_operands(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def score_table(scores_t: np.ndarray) -> np.ndarray:
+    """Contiguous float32 centroid scores (centroids, query tokens >= 1)."""
+    scores_t = np.ascontiguousarray(scores_t, dtype=np.float32)
+    if scores_t.ndim != 2 or scores_t.shape[1] == 0:
+        raise InvalidInputError(f"expected a (centroids, query tokens >= 1) matrix, got shape {scores_t.shape}")
+    return scores_t
+
+
 def int8_operands(
     query: np.ndarray, values: np.ndarray, scales: np.ndarray, offsets: np.ndarray, positions: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from ._checks import (
     f32_operands,
     int8_operands,
     residual_operands,
+    score_table,
     varint_rows,
     weights_operands,
 )
@@ -162,6 +163,11 @@ def maxsim_residual(
         sims_t = (q_basis @ w.T + np.take(scores, cent, axis=1)) * inv_norm
         out[part] = _best_per_document(sims_t, starts)
     return out
+
+
+def centroid_best(scores_t: Float32Array) -> Float32Array:
+    """Each centroid's best score over the query tokens."""
+    return score_table(scores_t).max(axis=1)
 
 
 def select_cells(scores_t: Float32Array, ncells: int, threshold: float) -> tuple[Int64Array, BoolArray]:

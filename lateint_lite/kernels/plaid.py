@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._checks import cell_operands, centroid_operands
+from ._checks import cell_operands, centroid_operands, score_table
 from ._runtime import PARALLEL_LOCK, BoolArray, Float32Array, Int64Array, UInt16Array, jit
 
 
@@ -100,6 +100,25 @@ def select_cells(scores_t: Float32Array, ncells: int, threshold: float) -> tuple
     ncells = max(1, min(int(ncells), scores_t.shape[0]))
     top, keep = _select_cells(scores_t, ncells, np.float32(threshold))
     return np.unique(top[top >= 0]), keep
+
+
+@jit(parallel=True)
+def _centroid_best(scores_t, best):  # pragma: no cover - compiled
+    for c in prange(scores_t.shape[0]):
+        top = scores_t[c, 0]
+        for i in range(1, scores_t.shape[1]):
+            top = max(top, scores_t[c, i])
+        best[c] = top
+
+
+def centroid_best(scores_t: Float32Array) -> Float32Array:
+    """Each centroid's best score over the query tokens: ``scores_t.max(axis=1)``, which numpy
+    computes row by row (12 ms for 65,536 x 32 scores, a fifth of a 1M-document search)."""
+    scores_t = score_table(scores_t)
+    best = np.empty(scores_t.shape[0], dtype=np.float32)
+    with PARALLEL_LOCK:
+        _centroid_best(scores_t, best)
+    return best
 
 
 def centroid_maxsim(
