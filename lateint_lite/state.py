@@ -156,13 +156,9 @@ class StateCache:
         rows = self._store.segments()
         fresh = {r.segment_id: r for r in rows if r.segment_id not in kept}
         if fresh:
-            # read past the memory map, then free the page cache: pages a load maps stay mapped
-            # until the next commit by another process, when SQLite unmaps them all (28 ms for the
-            # 1 GiB a 1M-document load maps, paid by that commit's first search)
-            with self._store.unmapped():
-                for segment_id, row in fresh.items():
-                    kept[segment_id] = self._loaded_segment(row, load, doc_ids_of)
-            self._store.release_cache()
+            for segment_id, row in fresh.items():
+                kept[segment_id] = self._loaded_segment(row, load, doc_ids_of)
+            self._store.drop_read_pages()
         segments: list[LoadedSegment[T]] = []
         for row in rows:
             loaded = kept[row.segment_id]

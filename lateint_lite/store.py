@@ -413,6 +413,15 @@ class Store:
         finally:
             self._conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
 
+    def drop_read_pages(self) -> None:
+        """Unmap the pages reads have mapped and free the page cache, after a pass over much of
+        the file (loading the resident search state). Mapped pages stay mapped, and count in
+        this process's RSS, until the next commit by another process, when SQLite unmaps them
+        all inside that commit's first read: 28 ms for the 1 GiB a 1M-document load maps."""
+        self._conn.execute("PRAGMA mmap_size=0")
+        self._conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        self.release_cache()
+
     def release_cache(self) -> None:
         """Free what SQLite's page cache holds that it can (clean pages; ``PRAGMA shrink_memory``):
         before work that reads no page for a while, such as training a codec on a sample."""
