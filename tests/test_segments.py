@@ -282,3 +282,27 @@ def test_info_recommends_optimize_once_many_listed_documents_are_deleted(index_p
         idx.optimize()
         info = idx.info()
         assert info.deleted_in_segments == 0 and info.segments == 1 and not info.optimize_recommended
+
+
+def test_loading_segments_drops_the_pages_it_read_and_keeps_the_map(tmp_path, monkeypatch):
+    """A reader that loads segments (all of them, then a new one) unmaps what the load mapped
+    and frees the page cache, and searches with the memory map on afterwards."""
+    from lateint_lite.store import MMAP_BYTES, Store
+
+    drops = []
+    real = Store.drop_read_pages
+    monkeypatch.setattr(Store, "drop_read_pages", lambda self: drops.append(1) or real(self))
+    path = tmp_path / "d.lateint"
+    with li.open(path, create=True, encoder=HashEncoder()) as idx:
+        idx.add([{"id": str(i), "text": f"tide moon ocean wave {i}"} for i in range(40)])
+        idx.build(n_centroids=8, seed=0)
+    with li.open(path, encoder=HashEncoder()) as reader, li.open(path, encoder=HashEncoder()) as writer:
+        assert reader.search("moon", k=3)
+        loads = len(drops)
+        assert loads >= 1
+        assert reader.search("tide", k=3)
+        assert len(drops) == loads  # nothing new to load, nothing dropped
+        writer.add([{"id": "new", "text": "a moon over the ocean"}])
+        assert "new" in {h.id for h in reader.search("moon ocean", k=50)}
+        assert len(drops) > loads  # the new segment was loaded
+        assert reader._store._scalar("PRAGMA mmap_size") == MMAP_BYTES
