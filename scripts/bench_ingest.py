@@ -13,16 +13,12 @@ are generated first. Ratios from one run are the result; absolute numbers vary w
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from benchutil import REPO, write_section
+from benchutil import REPO, run_in_checkout, write_section
 
 SECTION = "Ingest throughput, precomputed vectors (bench_ingest.py)"
 
@@ -47,12 +43,7 @@ def one_add(checkout: Path, index: Path, docs: int, dim: int, workdir: Path) -> 
     """Seconds one fresh process of ``checkout`` takes to add ``docs`` documents to a copy of ``index``."""
     copy = workdir / "copy.lateint"
     shutil.copyfile(index, copy)
-    env = {**os.environ, "PYTHONPATH": str(checkout), "OPENBLAS_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", CHILD, str(copy), str(docs), str(dim), str(REPO / "scripts")]
-    result = subprocess.run(command, env=env, cwd=workdir, check=True, capture_output=True, text=True)
-    row = json.loads(result.stdout.strip().splitlines()[-1])
-    if not row["module"].startswith(str(checkout)):
-        raise SystemExit(f"{checkout} ran lateint_lite from {row['module']}")
+    row = run_in_checkout(checkout, CHILD, [str(copy), str(docs), str(dim), str(REPO / "scripts")], workdir)
     copy.unlink()
     return float(row["seconds"])
 

@@ -15,14 +15,10 @@ per run, which the merge policy folds away.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-from benchutil import REPO, write_section
+from benchutil import REPO, run_in_checkout, write_section
 
 SECTION = "Search and refresh at 1M documents, two checkouts (bench_refresh.py)"
 
@@ -58,12 +54,7 @@ COLUMNS = (
 
 def one_run(checkout: Path, index: Path, dim: int, queries: int) -> dict[str, float]:
     """The search phase of ``checkout`` on ``index`` in a fresh process."""
-    env = {**os.environ, "PYTHONPATH": str(checkout), "OPENBLAS_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", CHILD, str(checkout), str(index), str(dim), str(queries)]
-    result = subprocess.run(command, env=env, cwd=index.parent, check=True, capture_output=True, text=True)
-    row = json.loads(result.stdout.strip().splitlines()[-1])
-    if not row["module"].startswith(str(checkout)):
-        raise SystemExit(f"{checkout} ran lateint_lite from {row['module']}")
+    row = run_in_checkout(checkout, CHILD, [str(checkout), str(index), str(dim), str(queries)], index.parent)
     return row
 
 

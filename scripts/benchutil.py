@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import re
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -72,3 +74,16 @@ def write_section(path: Path | None, title: str, body: str) -> None:
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     path.write_text(text)
+
+
+def run_in_checkout(checkout: Path, code: str, args: list[str], cwd: Path) -> dict:
+    """Run ``code`` (``python -c``, printing a JSON object with ``module`` = ``lateint_lite.__file__``
+    as its last line) with ``checkout``'s lateint_lite, in ``cwd`` (outside any checkout, so
+    neither ``''`` on sys.path nor an editable install picks another copy); its JSON object."""
+    env = {**os.environ, "PYTHONPATH": str(checkout), "OPENBLAS_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", code, *args]
+    result = subprocess.run(command, env=env, cwd=cwd, check=True, capture_output=True, text=True)
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    if not str(row["module"]).startswith(str(checkout)):
+        raise SystemExit(f"{checkout} ran lateint_lite from {row['module']}")
+    return dict(row)

@@ -8,6 +8,8 @@ by element (no fastmath), and row norms summed in numpy's own order (its pairwis
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import prange
 
@@ -143,22 +145,21 @@ def _unit_rows_int8(values, rows):  # pragma: no cover - compiled
 def canonical_int8(vectors: Float32Array) -> Int8Array:
     """The int8 values of ``quantize_int8(l2_normalize(vectors))`` (the canonical form's values),
     in one pass; the rows must be finite."""
-    vectors = _matrix(vectors, np.float32)
-    values = np.empty(vectors.shape, dtype=np.int8)
-    if vectors.size:
-        with PARALLEL_LOCK:
-            _canonical_int8(vectors, values)
-    return values
+    return _row_by_row(_canonical_int8, _matrix(vectors, np.float32), np.int8)
 
 
 def unit_rows_int8(values: Int8Array) -> Float32Array:
     """int8 rows scaled to unit length, float32 (``codecs.int8.unit_rows``)."""
-    values = _matrix(values, np.int8)
-    rows = np.empty(values.shape, dtype=np.float32)
-    if values.size:
+    return _row_by_row(_unit_rows_int8, _matrix(values, np.int8), np.float32)
+
+
+def _row_by_row(kernel: Callable[[np.ndarray, np.ndarray], None], matrix: np.ndarray, dtype: type) -> np.ndarray:
+    """``kernel(matrix, out)`` into a new array of ``matrix``'s shape and ``dtype``."""
+    out: np.ndarray = np.empty(matrix.shape, dtype=dtype)
+    if matrix.size:
         with PARALLEL_LOCK:
-            _unit_rows_int8(values, rows)
-    return rows
+            kernel(matrix, out)
+    return out
 
 
 def _matrix(array: np.ndarray, dtype: type) -> np.ndarray:
