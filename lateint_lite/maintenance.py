@@ -101,13 +101,22 @@ class Maintenance:
     def build_due(self) -> bool:
         """Whether :meth:`auto_build` would build now (checked again under its write lock)."""
         with self._store.snapshot():
-            return not self._cache.config().is_built and self._store.counts()[1] >= AUTO_BUILD_TOKENS
+            return self._due_tokens() is not None
+
+    def _due_tokens(self) -> int | None:
+        """The stored token count when an automatic build is due (the index unbuilt and holding
+        ``AUTO_BUILD_TOKENS``), else None; inside a snapshot or write. A built index is not
+        counted."""
+        if self._cache.config().is_built:
+            return None
+        n_tokens = self._store.counts()[1]
+        return n_tokens if n_tokens >= AUTO_BUILD_TOKENS else None
 
     def auto_build(self, *, progress: ProgressArg = False) -> BuildReport | None:
         """Build an unbuilt index that holds ``AUTO_BUILD_TOKENS`` tokens; None when not due."""
         with self._store.write():
-            n_tokens = self._store.counts()[1]
-            if self._cache.config().is_built or n_tokens < AUTO_BUILD_TOKENS:
+            n_tokens = self._due_tokens()
+            if n_tokens is None:
                 return None
             log.info("%s: building automatically (%d tokens)", self._store.path, n_tokens)
             with self._store.unmapped():

@@ -75,6 +75,14 @@ def dot_operands(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def matrix_operand(array: np.ndarray, dtype: type) -> np.ndarray:
+    """A contiguous 2-d array of ``dtype`` (rows x dims)."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if array.ndim != 2:
+        raise InvalidInputError(f"expected an (n, dim) matrix, got shape {array.shape}")
+    return array
+
+
 def score_table(scores_t: np.ndarray) -> np.ndarray:
     """Contiguous float32 centroid scores (centroids, query tokens >= 1)."""
     scores_t = np.ascontiguousarray(scores_t, dtype=np.float32)

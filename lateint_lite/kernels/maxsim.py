@@ -83,12 +83,11 @@ def dot_matrix(a: Float32Array, b: Float32Array) -> Float32Array:
     that on two (docs/ARCHITECTURE.md, "Search on a 1M-document index")."""
     a, b = dot_operands(a, b)
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.float32)
-    if out.size == 0:
-        return np.zeros(out.shape, np.float32)
     b_t = b.T
 
     def block(lo: int, hi: int) -> None:
         np.matmul(a[lo:hi], b_t, out=out[lo:hi])
 
-    in_threads(block, a.shape[0], max(DOT_MIN_ROWS, -(-a.shape[0] // thread_count())))
+    if out.size:
+        in_threads(block, a.shape[0], max(DOT_MIN_ROWS, -(-a.shape[0] // thread_count())))
     return out

@@ -7,7 +7,7 @@ import numpy as np
 from numba import prange
 
 from ..errors import InvalidInputError
-from ._checks import check_offsets
+from ._checks import check_offsets, matrix_operand
 from ._runtime import PARALLEL_LOCK, Float32Array, Int64Array, jit
 
 
@@ -102,9 +102,7 @@ def _document_means(vectors, offsets, means):  # pragma: no cover - compiled
 def document_means(vectors: Float32Array, offsets: Int64Array) -> Float32Array:
     """Each document's mean token (float32, (n_docs, dim)) for documents of consecutive rows
     ``offsets[d]:offsets[d+1]``, each at least one row: bit for bit ``mean(axis=0)`` per document."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2:
-        raise InvalidInputError(f"expected an (n, dim) matrix, got shape {vectors.shape}")
+    vectors = matrix_operand(vectors, np.float32)
     check_offsets(offsets, vectors.shape[0])
     means = np.empty((offsets.size - 1, vectors.shape[1]), dtype=np.float32)
     if means.size:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from numba import prange
 
-from ..errors import InvalidInputError
+from ._checks import matrix_operand
 from ._runtime import PARALLEL_LOCK, Float32Array, Int8Array, jit
 
 
@@ -145,12 +145,12 @@ def _unit_rows_int8(values, rows):  # pragma: no cover - compiled
 def canonical_int8(vectors: Float32Array) -> Int8Array:
     """The int8 values of ``quantize_int8(l2_normalize(vectors))`` (the canonical form's values),
     in one pass; the rows must be finite."""
-    return _row_by_row(_canonical_int8, _matrix(vectors, np.float32), np.int8)
+    return _row_by_row(_canonical_int8, matrix_operand(vectors, np.float32), np.int8)
 
 
 def unit_rows_int8(values: Int8Array) -> Float32Array:
     """int8 rows scaled to unit length, float32 (``codecs.int8.unit_rows``)."""
-    return _row_by_row(_unit_rows_int8, _matrix(values, np.int8), np.float32)
+    return _row_by_row(_unit_rows_int8, matrix_operand(values, np.int8), np.float32)
 
 
 def _row_by_row(kernel: Callable[[np.ndarray, np.ndarray], None], matrix: np.ndarray, dtype: type) -> np.ndarray:
@@ -162,17 +162,10 @@ def _row_by_row(kernel: Callable[[np.ndarray, np.ndarray], None], matrix: np.nda
     return out
 
 
-def _matrix(array: np.ndarray, dtype: type) -> np.ndarray:
-    array = np.ascontiguousarray(array, dtype=dtype)
-    if array.ndim != 2:
-        raise InvalidInputError(f"expected an (n, dim) matrix, got shape {array.shape}")
-    return array
-
-
 def quantize_int8(vectors: Float32Array) -> tuple[Int8Array, Float32Array]:
     """(int8 values (n, dim), float32 scales (n,)) with ``values * scales ~ vectors``, row by row;
     the rows must be finite (callers check input vectors first)."""
-    vectors = _matrix(vectors, np.float32)
+    vectors = matrix_operand(vectors, np.float32)
     values = np.empty(vectors.shape, dtype=np.int8)
     scales = np.empty(vectors.shape[0], dtype=np.float32)
     if vectors.size:
