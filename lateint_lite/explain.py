@@ -24,6 +24,8 @@ EXPLAINED_HITS = 20
 SNIPPET_CHARS = 240
 #: A query token's best match is highlighted when its similarity is at least this (cosine).
 MIN_MATCH_SIMILARITY = 0.5
+#: Longest run of letters and digits a highlight is widened to (:func:`whole_words`).
+MAX_WORD_CHARS = 40
 #: Markers FTS5's highlight() wraps around matched terms (control characters no text should hold).
 OPEN_MARK, CLOSE_MARK = "\x02", "\x03"
 
@@ -76,6 +78,29 @@ def merge_spans(spans: Sequence[Span], text: str | None = None) -> list[Span]:
         else:
             merged.append([start, end])
     return [(a, b) for a, b in merged]
+
+
+def whole_words(spans: Sequence[Span], text: str) -> list[Span]:
+    """Spans widened to the whole words they cut into, merged: a model's word pieces match parts of
+    words ("muta" of "mutably"), a reader expects the word marked. A word is a run of letters and
+    digits; a span that would grow past ``MAX_WORD_CHARS`` (a hash, a data blob) is left cut."""
+    widened = []
+    for start, end in spans:
+        wide = (_word_edge(text, start, -1), _word_edge(text, end, 1))
+        widened.append(wide if wide[1] - wide[0] <= MAX_WORD_CHARS else (start, end))
+    return merge_spans(widened)
+
+
+def _word_edge(text: str, position: int, step: int) -> int:
+    """``position`` (a span's start for step -1, its end for +1) moved to the edge of the word it
+    falls inside (at most ``MAX_WORD_CHARS`` + 1 characters); unchanged at a word boundary."""
+    if not 0 < position < len(text) or not (text[position - 1].isalnum() and text[position].isalnum()):
+        return position
+    edge, moved = position, 0
+    while 0 < edge < len(text) and text[edge - 1 if step < 0 else edge].isalnum() and moved <= MAX_WORD_CHARS:
+        edge += step
+        moved += 1
+    return edge
 
 
 def marked_spans(original: str, marked: str) -> list[Span]:

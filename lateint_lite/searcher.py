@@ -30,6 +30,7 @@ from .explain import (
     marked_spans,
     passage_match,
     snippet_window,
+    whole_words,
 )
 from .filters import Clause
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
@@ -247,7 +248,8 @@ class Searcher:
         matches = {}
         for n, row in enumerate(token_rows):
             spans = all_spans[n] if all_spans is not None else []
-            matches[row.doc_id] = passage_match(similarities[n], lengths[n], spans, MIN_MATCH_SIMILARITY, query_rows)
+            match = passage_match(similarities[n], lengths[n], spans, MIN_MATCH_SIMILARITY, query_rows)
+            matches[row.doc_id] = Match(whole_words(match.spans, texts[row.doc_id]), match.passage)
         return matches
 
     def _require_documents(self) -> None:

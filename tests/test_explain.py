@@ -9,7 +9,15 @@ import pytest
 
 import lateint_lite as li
 from lateint_lite.cli import main
-from lateint_lite.explain import marked_spans, maxsim_spans, merge_spans, render, snippet_window
+from lateint_lite.explain import (
+    MAX_WORD_CHARS,
+    marked_spans,
+    maxsim_spans,
+    merge_spans,
+    render,
+    snippet_window,
+    whole_words,
+)
 
 FILLER = " ".join(f"filler{i}" for i in range(120))
 LONG = f"{FILLER} the moon pulls the ocean and makes tides twice a day {FILLER}"
@@ -53,6 +61,24 @@ def test_span_helpers():
     text = "one two three four"
     assert render(text, (4, 13), [(4, 7)], "[", "]") == "…[two] three…"
     assert render(text, (0, len(text)), [(0, 3), (4, 7), (14, 18)], "[", "]") == "[one two] three [four]"
+
+
+def test_word_pieces_widen_to_whole_words():
+    text = "you can't borrow it mutably; borrows_mutably: C++ and x86-64"
+    piece = text.index("mutably") + 3  # "muta|bly": the model matched a piece inside the word
+    assert whole_words([(piece - 3, piece)], text) == [(piece - 3, piece + 4)]
+    inner = text.index("borrows_mutably") + 10  # "borrows_mu[ta]bly": the underscore ends a word
+    assert [text[s:e] for s, e in whole_words([(inner, inner + 2)], text)] == ["mutably"]
+    exact = (text.index("borrow"), text.index("borrow") + 6)  # already a whole word: unchanged
+    assert whole_words([exact], text) == [exact]
+    plus = text.index("C++")  # punctuation pieces next to a word stay as they are
+    assert [text[s:e] for s, e in whole_words([(plus, plus + 2), (plus + 1, plus + 3)], text)] == ["C++"]
+    assert [text[s:e] for s, e in whole_words([(text.index("86"), text.index("86") + 2)], text)] == ["x86"]
+    # two pieces of one word merge into one span; edges of the text are word edges
+    assert whole_words([(1, 2), (2, 3), (len(text) - 1, len(text))], text) == [(0, 3), (len(text) - 2, len(text))]
+    blob = "k" * (MAX_WORD_CHARS + 10)  # a hash-like run: the piece stays cut
+    assert whole_words([(5, 9)], blob) == [(5, 9)]
+    assert whole_words([], text) == []
 
 
 @pytest.fixture(params=["int8", "built"])
@@ -124,6 +150,9 @@ def test_real_model_highlights_point_at_what_matched(tmp_path, real_encoder):
     matched = [hit.text[s:e].lower() for s, e in hit.highlights]
     assert any(word.startswith("onion") for word in matched), matched
     assert all(hit.text[s:e] == hit.text[s:e].strip() and e > s for s, e in hit.highlights)
+    text = hit.text  # word pieces ("onion" of "onions") are marked as whole words
+    for s, e in hit.highlights:
+        assert (s == 0 or not text[s - 1].isalnum()) and (e == len(text) or not text[e].isalnum())
 
 
 def test_cli_json_fields_full_text_jsonl_and_markers(explained, tmp_path, capsys, monkeypatch, fake_encoder):
