@@ -9,6 +9,7 @@ small; padding positions never reach the output.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 import string
@@ -105,12 +106,17 @@ class Encoder(Protocol):
     def encode_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray]: ...
 
 
-def encode_passages(encoder: Encoder, texts: Sequence[str]) -> list[list[np.ndarray]]:
+def encode_passages(
+    encoder: Encoder, texts: Sequence[str], names: Sequence[str] | None = None
+) -> list[list[np.ndarray]]:
     """Each document's passages' token matrices: from ``encode_document_passages`` where the
-    encoder has it (long documents split into windows), else one passage per document."""
+    encoder has it (long documents split into windows), else one passage per document.
+    ``names`` (the documents' ids) name a document in the encoder's warnings where it takes them."""
     split = getattr(encoder, "encode_document_passages", None)
     if split is None:
         return [[matrix] for matrix in encoder.encode_documents(list(texts))]
+    if names is not None and "names" in inspect.signature(split).parameters:
+        return [list(parts) for parts in split(list(texts), names=list(names))]
     return [list(parts) for parts in split(list(texts))]
 
 
@@ -207,12 +213,18 @@ class OnnxEncoder:
         return [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in passages]
 
     def encode_document_passages(
-        self, texts: Sequence[str], *, batch_size: int = 16, progress: ProgressCallback | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 16,
+        progress: ProgressCallback | None = None,
+        names: Sequence[str] | None = None,
     ) -> list[list[np.ndarray]]:
         """Each document's passages' token matrices, in input order. A document longer than the
         model's document length is split into overlapping windows (``document.overlap`` tokens
-        repeated), each encoded with its own special tokens and marker; a shorter one is one passage."""
-        windows = self._passages(texts, warn=True)
+        repeated), each encoded with its own special tokens and marker; a shorter one is one passage.
+        A document cut at ``max_passages`` is logged as a warning, by its name in ``names`` if given."""
+        windows = self._passages(texts, warn=True, names=names)
         ids = [self._with_marker(np.array(w.ids, dtype=np.int64), self._doc_marker) for _, w in windows]
         attend = [np.ones(len(i), dtype=np.int64) for i in ids]
         vectors = self._run(self._document_session(), ids, attend, batch_size, self.threads, None)
@@ -226,12 +238,17 @@ class OnnxEncoder:
         return per_doc
 
     def _passages(
-        self, texts: Sequence[str], *, warn: bool = False, through: Sequence[int] | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        warn: bool = False,
+        through: Sequence[int] | None = None,
+        names: Sequence[str] | None = None,
     ) -> list[tuple[int, Any]]:
         """(document index, tokenizer encoding) of every passage window, documents in order;
         ``warn``: log each document cut at ``max_passages`` (when encoding it, not each time a
-        search explains a hit in it); ``through``: per text, the last window wanted (the text is
-        tokenized only as far as one window beyond it needs)."""
+        search explains a hit in it), by its name in ``names`` when given; ``through``: per text,
+        the last window wanted (the text is tokenized only as far as one window beyond it needs)."""
         config = self.manifest.document
         per_window = config.max_length - config.overlap
         if through is None:  # every window up to max_passages
@@ -249,9 +266,10 @@ class OnnxEncoder:
         for owner, encoding in enumerate(encodings):
             parts = [encoding, *encoding.overflowing]
             if warn and len(parts) > config.max_passages:
+                name = repr(names[owner]) if names is not None and owner < len(names) else "a document"
                 log.warning(
-                    "a document of %d characters was cut at %d passages (%d tokens each)",
-                    len(texts[owner]), config.max_passages, config.max_length,
+                    "%s (%d characters) was cut at %d passages of %d tokens; the rest of it is not indexed",
+                    name, len(texts[owner]), config.max_passages, config.max_length,
                 )  # fmt: skip
             windows.extend((owner, part) for part in parts[: lasts[owner] + 1])
         return windows

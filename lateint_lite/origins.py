@@ -45,7 +45,7 @@ TEXT_MATCH_COSINE = 0.9
 
 def encode_texts(encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int) -> list[DocumentTokens]:
     """The encoder's passages for ``texts``, checked, normalized and rounded to the canonical form."""
-    encoded = encode_passages(encoder, texts) if texts else []
+    encoded = encode_passages(encoder, texts, ids) if texts else []
     return [
         DocumentTokens.joined(
             [canonical(l2_normalize(check_vectors(v, dim, f"encoder output for {i!r}"))) for v in parts]

@@ -139,7 +139,7 @@ def test_a_huge_text_is_cut_at_max_passages_with_a_warning(caplog):
     import dataclasses
     import logging
 
-    from lateint_lite.encoder import OnnxEncoder
+    from lateint_lite.encoder import OnnxEncoder, encode_passages
     from lateint_lite.manifest import load_manifest
 
     manifest = load_manifest()
@@ -158,6 +158,9 @@ def test_a_huge_text_is_cut_at_max_passages_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="lateint_lite"):
         spans = encoder.document_token_spans([huge])  # explaining a hit: no second warning
     assert caplog.text == "" and len(spans[0]) == vectors.shape[0]
+    with caplog.at_level(logging.WARNING, logger="lateint_lite"):  # a write names the document it cut
+        (passages,) = encode_passages(encoder, [huge], ["notes/huge.txt"])
+    assert f"'notes/huge.txt' ({len(huge)} characters) was cut at 3 passages" in caplog.text and len(passages) == 3
 
 
 def test_spans_through_a_passage_are_the_first_spans_of_the_whole_document(real_encoder):
