@@ -80,6 +80,14 @@ def merge_spans(spans: Sequence[Span], text: str | None = None) -> list[Span]:
     return [(a, b) for a, b in merged]
 
 
+def readable_spans(spans: Sequence[Span], text: str, query: str | None) -> list[Span]:
+    """Token spans as a reader wants them marked: whole words (:func:`whole_words`), without lone
+    punctuation the query does not contain (a query word's best match is sometimes a quote
+    mark or a bracket nearby; "C++" keeps its "+" for a query with "+")."""
+    kept = [(s, e) for s, e in spans if any(c.isalnum() for c in text[s:e]) or (query and text[s:e] in query)]
+    return whole_words(kept, text)
+
+
 def whole_words(spans: Sequence[Span], text: str) -> list[Span]:
     """Spans widened to the whole words they cut into, merged: a model's word pieces match parts of
     words ("muta" of "mutably"), a reader expects the word marked. A word is a run of letters and

@@ -29,8 +29,8 @@ from .explain import (
     Match,
     marked_spans,
     passage_match,
+    readable_spans,
     snippet_window,
-    whole_words,
 )
 from .filters import Clause
 from .fusion import normalized_score_fusion, reciprocal_rank_fusion
@@ -249,7 +249,7 @@ class Searcher:
         for n, row in enumerate(token_rows):
             spans = all_spans[n] if all_spans is not None else []
             match = passage_match(similarities[n], lengths[n], spans, MIN_MATCH_SIMILARITY, query_rows)
-            matches[row.doc_id] = Match(whole_words(match.spans, texts[row.doc_id]), match.passage)
+            matches[row.doc_id] = Match(readable_spans(match.spans, texts[row.doc_id], query_text), match.passage)
         return matches
 
     def _require_documents(self) -> None:

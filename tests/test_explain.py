@@ -14,6 +14,7 @@ from lateint_lite.explain import (
     marked_spans,
     maxsim_spans,
     merge_spans,
+    readable_spans,
     render,
     snippet_window,
     whole_words,
@@ -79,6 +80,15 @@ def test_word_pieces_widen_to_whole_words():
     blob = "k" * (MAX_WORD_CHARS + 10)  # a hash-like run: the piece stays cut
     assert whole_words([(5, 9)], blob) == [(5, 9)]
     assert whole_words([], text) == []
+
+
+def test_lone_punctuation_is_marked_only_when_the_query_has_it():
+    text = 'move to "the end" in C++ code'
+    quote, plus = text.index('"'), text.index("+")
+    spans = [(quote, quote + 1), (text.index("end"), text.index("end") + 2), (plus, plus + 2)]
+    assert [text[s:e] for s, e in readable_spans(spans, text, "end of file")] == ["end"]
+    assert [text[s:e] for s, e in readable_spans(spans, text, "C++ end")] == ["end", "++"]
+    assert readable_spans(spans, text, None) == [(text.index("end"), text.index("end") + 3)]
 
 
 @pytest.fixture(params=["int8", "built"])
