@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import IndexConfig, ModelIdentity
 from .encoder import Encoder, OnnxEncoder, with_passage_window
@@ -28,17 +29,37 @@ def identity_of(model: str | os.PathLike[str] | None, encoder: Encoder | None) -
     return ModelIdentity(manifest.name, manifest.model.sha256, manifest.dim, source)
 
 
+class PassageWindow(NamedTuple):
+    """The document window a new index records where its creator chose it (None: the model's)."""
+
+    passage_length: int | None = None
+    passage_overlap: int | None = None
+    max_passages: int | None = None
+
+
 def passage_window(
-    model: str | os.PathLike[str] | None, encoder: Encoder | None, length: int | None, overlap: int | None
-) -> tuple[int, int] | None:
-    """The (passage length, overlap) a new index records when the caller chose either (checked
-    against the model); None when both are left to the model."""
-    if length is None and overlap is None:
-        return None
+    model: str | os.PathLike[str] | None,
+    encoder: Encoder | None,
+    length: int | None,
+    overlap: int | None,
+    max_passages: int | None = None,
+) -> PassageWindow:
+    """The window a new index records: (passage length, overlap) when the caller chose either,
+    ``max_passages`` when chosen, each checked against the model; all None when left to the model."""
+    if length is None and overlap is None and max_passages is None:
+        return PassageWindow()
     if encoder is not None:
-        raise InvalidInputError("passage_length and passage_overlap apply to ONNX models, not to a custom encoder")
-    document = with_passage_window(load_manifest(None if model is None else str(model)), length, overlap).document
-    return document.max_length, document.overlap
+        raise InvalidInputError(
+            "passage_length, passage_overlap and max_passages apply to ONNX models, not to a custom encoder"
+        )
+    manifest = load_manifest(None if model is None else str(model))
+    document = with_passage_window(manifest, length, overlap, max_passages).document
+    sized = length is not None or overlap is not None
+    return PassageWindow(
+        document.max_length if sized else None,
+        document.overlap if sized else None,
+        None if max_passages is None else document.max_passages,
+    )
 
 
 class EncoderBinding:
@@ -124,6 +145,7 @@ class EncoderBinding:
             skiplist=skiplist,
             passage_length=config.passage_length,
             passage_overlap=config.passage_overlap,
+            max_passages=config.max_passages,
         )
 
     def _check(self, name: str, fingerprint: str, dim: int) -> None:

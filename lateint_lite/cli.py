@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="tokens consecutive passages share (default: the model's, or a quarter of --passage-length)",
     )
     p.add_argument(
+        "--max-passages",
+        type=int,
+        metavar="N",
+        help="passages a document keeps at most; the rest of a longer one is not indexed (default: the model's, 64)",
+    )
+    p.add_argument(
         "--embed-model",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -363,6 +369,7 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
         skiplist=skiplist,
         passage_length=args.passage_length,
         passage_overlap=args.passage_overlap,
+        max_passages=args.max_passages,
         embed_model=args.embed_model,
     ) as idx:
         print(f"created {idx.path} (model {idx.config.model.name}, dim {idx.dim})", file=out)

@@ -85,6 +85,7 @@ class IndexConfig:
     pool_factor: int = 1
     passage_length: int | None = None  # document window in tokens; None: the model's
     passage_overlap: int | None = None  # tokens consecutive passages share; None: the model's (or length / 4)
+    max_passages: int | None = None  # passages a document keeps at most; None: the model's
     codec: CodecSpec = field(default_factory=CodecSpec)
     build: BuildRecord | None = None
     lossy_generations: int = 0  # rebuilds that re-quantized stored codes (no better source) since the last full one
@@ -145,6 +146,7 @@ class IndexConfig:
             pool_factor=data["pool_factor"],
             passage_length=data.get("passage_length"),  # absent in files written before passages were chosen
             passage_overlap=data.get("passage_overlap"),
+            max_passages=data.get("max_passages"),  # absent in files written before it could be chosen
             codec=CodecSpec(**data["codec"]),
             build=None if build is None else BuildRecord(**build),
             lossy_generations=data.get("lossy_generations", 0),
@@ -174,6 +176,8 @@ class IndexConfig:
         for value in (self.passage_length, self.passage_overlap):
             if value is not None and (not _is_int(value) or value < 0):
                 raise bad("passage window")
+        if self.max_passages is not None and (not _is_int(self.max_passages) or self.max_passages < 1):
+            raise bad("passage count")
         if codec.kind == INT8:
             if (codec.nbits, codec.residual_dim, codec.n_centroids) != (None, None, None):
                 raise bad("int8 codec")

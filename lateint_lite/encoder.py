@@ -37,14 +37,25 @@ MAX_CHARS_PER_TOKEN = 64
 
 #: Shortest passage window one may choose (tokens, special tokens included).
 MIN_PASSAGE_LENGTH = 16
+#: Most passages a document may be split into (an index's ``max_passages``): 4,096 windows of 256
+#: tokens hold about a million tokens of text, ~35 MB stored and ~1.5 GB of float32 while encoding.
+MAX_PASSAGES = 4096
 #: Longest passage window for a model whose manifest does not say how long its inputs may be.
 MAX_PASSAGE_LENGTH = 8192
 
 
-def with_passage_window(manifest: ModelManifest, length: int | None, overlap: int | None) -> ModelManifest:
+def with_passage_window(
+    manifest: ModelManifest, length: int | None, overlap: int | None, max_passages: int | None = None
+) -> ModelManifest:
     """The manifest with its document window replaced: ``length`` tokens per passage (None: the
     model's), ``overlap`` tokens shared by consecutive passages (None: the model's, or length / 4
-    when the length is chosen). Checked against what the model takes."""
+    when the length is chosen), at most ``max_passages`` passages per document (None: the
+    model's; the rest of a longer document is not indexed). Checked against what the model takes."""
+    if max_passages is not None:
+        if isinstance(max_passages, bool) or not isinstance(max_passages, int) or not 1 <= max_passages <= MAX_PASSAGES:
+            raise InvalidInputError(f"max_passages must be an integer from 1 to {MAX_PASSAGES}, got {max_passages!r}")
+        document = dataclasses.replace(manifest.document, max_passages=max_passages)
+        manifest = dataclasses.replace(manifest, document=document)
     if length is None and overlap is None:
         return manifest
     document = manifest.document
@@ -151,12 +162,14 @@ class OnnxEncoder:
         skiplist: Sequence[str] | None = None,
         passage_length: int | None = None,
         passage_overlap: int | None = None,
+        max_passages: int | None = None,
     ) -> None:
         """``skiplist`` (document tokens to drop) overrides the manifest's when given, and so do
-        ``passage_length`` / ``passage_overlap`` (the document window, see :func:`with_passage_window`)."""
+        ``passage_length`` / ``passage_overlap`` / ``max_passages`` (the document window, see
+        :func:`with_passage_window`)."""
         from tokenizers import Tokenizer
 
-        manifest = with_passage_window(manifest, passage_length, passage_overlap)
+        manifest = with_passage_window(manifest, passage_length, passage_overlap, max_passages)
         if verify:
             manifest.verify_files()
         self.manifest = manifest
@@ -268,7 +281,8 @@ class OnnxEncoder:
             if warn and len(parts) > config.max_passages:
                 name = repr(names[owner]) if names is not None and owner < len(names) else "a document"
                 log.warning(
-                    "%s (%d characters) was cut at %d passages of %d tokens; the rest of it is not indexed",
+                    "%s (%d characters) was cut at %d passages of %d tokens; the rest of it is not indexed "
+                    "(an index created with a larger max_passages keeps more)",
                     name, len(texts[owner]), config.max_passages, config.max_length,
                 )  # fmt: skip
             windows.extend((owner, part) for part in parts[: lasts[owner] + 1])

@@ -77,6 +77,7 @@ def open(
     skiplist: str | Sequence[str] | None = None,
     passage_length: int | None = None,
     passage_overlap: int | None = None,
+    max_passages: int | None = None,
     busy_timeout: float | None = DEFAULT_BUSY_TIMEOUT_S,
     embed_model: bool | None = None,
 ) -> Index:
@@ -93,7 +94,9 @@ def open(
     ``passage_overlap`` (at creation, ONNX models only) set the document window:
     a longer document is split into passages of that many tokens sharing
     ``passage_overlap`` (default: the manifest's, or a quarter of the chosen
-    length). A file written by an older
+    length); ``max_passages`` (at creation) is how many passages a document keeps
+    (default: the manifest's, 64; the rest of a longer one is not indexed, with a
+    warning naming it). A file written by an older
     schema is migrated in one transaction (a read-only open refuses it with
     :class:`~lateint_lite.errors.MigrationRequiredError`).
     ``busy_timeout``: seconds a write waits for another connection's write (a
@@ -104,7 +107,7 @@ def open(
     as a folder, so the index never depends on that folder's path again).
     """
     chosen_skiplist = resolve_skiplist(skiplist)
-    window = passage_window(model, encoder, passage_length, passage_overlap)
+    window = passage_window(model, encoder, passage_length, passage_overlap, max_passages)
     if embed_model is not None and not create:
         raise InvalidInputError("embed_model applies when the index is created (later: export(with_model=True))")
     if embed_model and encoder is not None:
@@ -116,14 +119,13 @@ def open(
             if not create:
                 raise NotAnIndexError(f"{store.path}: empty file, not an index (create it with create=True)")
             config = IndexConfig(model=identity_of(model, encoder), skiplist=chosen_skiplist)
-            if window is not None:
-                config = replace(config, passage_length=window[0], passage_overlap=window[1])
+            config = replace(config, **window._asdict())
             store.initialize(config.dim, _initial_meta(), config.to_json())
             from_folder = encoder is None and config.model.source != config.model.name
             if embed_model or (embed_model is None and from_folder):
                 with store.write():
                     embed(store, load_manifest(None if model is None else str(model)), config.model)
-        elif chosen_skiplist is not None or window is not None:
+        elif chosen_skiplist is not None or any(v is not None for v in window):
             raise InvalidInputError("skiplist and the passage window can only be chosen when the index is created")
         else:
             if store.state is FileState.OLDER:

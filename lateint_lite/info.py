@@ -121,9 +121,12 @@ def _tombstone_reason(deleted: int, live: int) -> str | None:
 
 
 def _describe_window(config: IndexConfig) -> str:
-    if config.passage_length is None:
-        return "model default"
-    return f"{config.passage_length} tokens, {config.passage_overlap} shared"
+    window = (
+        "model default"
+        if config.passage_length is None
+        else (f"{config.passage_length} tokens, {config.passage_overlap} shared")
+    )
+    return window if config.max_passages is None else f"{window}, at most {config.max_passages} passages"
 
 
 def _describe_skiplist(skiplist: tuple[str, ...] | None) -> str | list[str]:

@@ -247,12 +247,23 @@ def test_a_bad_passage_window_is_refused_before_the_file_is_created(index_path, 
     assert not index_path.exists()
 
 
+@pytest.mark.parametrize("count", [0, -3, 4097, 2.5, "8", True])
+def test_a_bad_passage_count_is_refused_before_the_file_is_created(index_path, count):
+    with pytest.raises(InvalidInputError, match="max_passages must be an integer from 1 to 4096"):
+        li.open(index_path, create=True, max_passages=count)
+    assert not index_path.exists()
+
+
 def test_a_passage_window_needs_a_new_index_and_an_onnx_model(index_path, fake_encoder):
     with pytest.raises(InvalidInputError, match="custom encoder"):
         li.open(index_path, create=True, encoder=fake_encoder, passage_length=128)
+    with pytest.raises(InvalidInputError, match="custom encoder"):
+        li.open(index_path, create=True, encoder=fake_encoder, max_passages=8)
     li.open(index_path, create=True, encoder=fake_encoder).close()
     with pytest.raises(InvalidInputError, match="when the index is created"):
         li.open(index_path, passage_length=128)
+    with pytest.raises(InvalidInputError, match="when the index is created"):
+        li.open(index_path, max_passages=8)
 
 
 def test_document_not_found_is_still_a_key_error(filled):

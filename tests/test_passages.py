@@ -245,3 +245,34 @@ def test_a_passage_window_chosen_at_creation_is_kept_for_every_later_add(tmp_pat
     assert main(["init", str(tmp_path / "cli.lateint"), "--passage-length", "200"]) == 0
     with li.open(tmp_path / "cli.lateint", readonly=True) as idx:
         assert idx.info().passage_window == "200 tokens, 50 shared"
+
+
+@pytest.mark.model
+def test_max_passages_chosen_at_creation_keeps_more_of_a_long_document(tmp_path, capsys, caplog):
+    import logging
+
+    from lateint_lite.cli import main
+
+    text = " ".join(f"Sentence {i} is about tides, the moon and the harbour." for i in range(400))
+    counts = {}
+    for name, chosen in (("default", None), ("two", 2), ("many", 200)):
+        created = li.open(tmp_path / f"{name}.lateint", create=True, max_passages=chosen)
+        with caplog.at_level(logging.WARNING, logger="lateint_lite"), created as idx:
+            idx.add([{"id": "notes.txt", "text": text}])
+        with li.open(tmp_path / f"{name}.lateint") as idx:  # the count comes back from the file
+            idx.add([{"id": "again.txt", "text": text}])
+            counts[name] = [
+                read_lengths(_passages_blob(idx, i), idx.get(i).n_tokens, 0).size for i in ("notes.txt", "again.txt")
+            ]
+            window = idx.info().passage_window
+        assert window == ("model default" if chosen is None else f"model default, at most {chosen} passages")
+    whole = len(li.open(tmp_path / "many.lateint", readonly=True).encoder.encode_document_passages([text])[0])
+    assert 2 < whole < 200 and counts == {"default": [whole] * 2, "two": [2, 2], "many": [whole] * 2}
+    assert caplog.text.count("'notes.txt'") == 1 and caplog.text.count("'again.txt'") == 1  # only the index of 2 cut it
+    capsys.readouterr()  # the warnings above
+    assert main(["init", str(tmp_path / "cli.lateint"), "--max-passages", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lateint: error: max_passages must be an integer from 1 to 4096") and err.count("\n") == 1
+    assert main(["init", str(tmp_path / "cli.lateint"), "--max-passages", "500", "--passage-length", "128"]) == 0
+    with li.open(tmp_path / "cli.lateint", readonly=True) as idx:
+        assert idx.info().passage_window == "128 tokens, 32 shared, at most 500 passages"
