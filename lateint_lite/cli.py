@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="files to take from folders, e.g. '*.md' (repeatable; default: text, Markdown, reST, HTML, PDF)",
         )
         p.add_argument(
+            "--encoding",
+            metavar="CODEC",
+            help="read text files that are not UTF-8 in this encoding, e.g. cp1252 (default: skip them)",
+        )
+        p.add_argument(
             "--skip-unchanged",
             action="store_true",
             help="skip files whose content hash matches the stored document; changed files replace theirs",
@@ -380,7 +385,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
     from .index import open as open_index
     from .sources import collect_documents
 
-    collected = collect_documents(args.inputs, args.glob)
+    collected = collect_documents(args.inputs, args.glob, args.encoding)
     for skipped in collected.skipped:
         print(f"lateint: skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     with open_index(args.index, create=True, model=args.model, auto_build=not args.no_build) as idx:

@@ -19,6 +19,14 @@ from typing import Any
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".markdown", ".rst")
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 PDF_SUFFIXES = (".pdf",)
+#: Byte order marks of text that holds NUL bytes (UTF-32 first: its little-endian mark starts
+#: with UTF-16's); the codecs drop the mark.
+_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 #: Bytes looked at for NUL bytes, the sign of a binary file.
 SNIFF_BYTES = 8192
 
@@ -49,8 +57,10 @@ def kind_of(name: str) -> str:
     return "text"
 
 
-def extract(name: str, data: bytes) -> Extracted:
-    """The text of a file called ``name`` holding ``data``; :class:`NotText` when there is none."""
+def extract(name: str, data: bytes, fallback: str | None = None) -> Extracted:
+    """The text of a file called ``name`` holding ``data``; :class:`NotText` when there is none.
+    Plain text is UTF-8, or UTF-16/32 with a byte order mark; ``fallback`` (a codec name such as
+    "cp1252", checked by the caller) reads text that is neither, undecodable bytes as U+FFFD."""
     if name.lower().endswith(".gz"):
         data = _gunzip(data)
     kind = kind_of(name)
@@ -60,7 +70,7 @@ def extract(name: str, data: bytes) -> Extracted:
         # undeclared non-UTF-8 HTML is read as windows-1252, the web's default (as browsers do)
         extracted = _html(_decode(data, _declared_charset(data) or "windows-1252"))
     else:
-        extracted = Extracted(_decode(data))
+        extracted = Extracted(_decode(data, fallback=fallback))
     if not extracted.text.strip():
         raise NotText("no text")
     return extracted
@@ -73,15 +83,24 @@ def _gunzip(data: bytes) -> bytes:
         raise NotText(f"bad gzip data ({exc})") from exc
 
 
-def _decode(data: bytes, declared: str | None = None) -> str:
-    """UTF-8 text, or text in the encoding the file declares (HTML); :class:`NotText` otherwise."""
+def _decode(data: bytes, declared: str | None = None, fallback: str | None = None) -> str:
+    """UTF-8 text, UTF-16/32 text that starts with its byte order mark (Windows "Unicode" text),
+    text in the encoding the file declares (HTML), or in ``fallback``; :class:`NotText` otherwise."""
+    marked = next((codec for bom, codec in _BYTE_ORDER_MARKS if data.startswith(bom)), None)
+    if marked is not None:
+        try:
+            return data.decode(marked)
+        except UnicodeDecodeError as exc:
+            raise NotText(f"not {marked.upper()} text despite its byte order mark (byte {exc.start})") from exc
     if b"\x00" in data[:SNIFF_BYTES]:
         raise NotText("binary")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if declared is None and fallback is not None:
+            return data.decode(fallback, errors="replace")
         if declared is None:
-            raise NotText(f"not UTF-8 text (byte {exc.start})") from exc
+            raise NotText(f"not UTF-8 text (byte {exc.start}; --encoding reads other encodings)") from exc
         try:
             return data.decode(declared, errors="replace" if declared == "windows-1252" else "strict")
         except (LookupError, UnicodeDecodeError) as again:

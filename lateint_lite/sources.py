@@ -12,6 +12,7 @@ with a reason instead of failing the batch.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import fnmatch
 import gzip
@@ -117,17 +118,35 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (", 1)[0].split(":", 1)[0]
 
 
-def collect_documents(inputs: Sequence[str], patterns: Sequence[str] | None = None) -> Collected:
+def collect_documents(
+    inputs: Sequence[str], patterns: Sequence[str] | None = None, encoding: str | None = None
+) -> Collected:
     """Documents of every input: JSON Lines files and stdin (records), other files (one document
-    each) and folders (their files matching ``patterns``, recursively, in name order)."""
+    each) and folders (their files matching ``patterns``, recursively, in name order).
+    ``encoding`` reads plain text files that are not UTF-8 (see :func:`text_encoding`)."""
+    fallback = text_encoding(encoding)
     collected = Collected()
     for given in inputs:
         if given != "-" and not os.path.lexists(given):
             raise InvalidInputError(f"{displayable(given)}: no such file or directory")
         paths = walk(given, patterns or DEFAULT_PATTERNS) if given != "-" and os.path.isdir(given) else [given]
         for path in paths:
-            _collect_file(path, collected)
+            _collect_file(path, collected, fallback)
     return collected
+
+
+def text_encoding(name: str | None) -> str | None:
+    """The codec's canonical name for ``name`` (e.g. "latin-1" -> "iso8859-1"), None for None;
+    :class:`InvalidInputError` for a name Python does not know or a codec that is not text."""
+    if name is None:
+        return None
+    try:
+        info = codecs.lookup(name)
+    except LookupError as exc:
+        raise InvalidInputError(f"unknown text encoding {name!r} (e.g. cp1252, latin-1, shift_jis)") from exc
+    if not getattr(info, "_is_text_encoding", True):
+        raise InvalidInputError(f"{name!r} is not a text encoding")
+    return info.name
 
 
 def walk(folder: str, patterns: Sequence[str]) -> Iterator[str]:
@@ -141,25 +160,26 @@ def walk(folder: str, patterns: Sequence[str]) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
-def _collect_file(path: str, collected: Collected) -> None:
+def _collect_file(path: str, collected: Collected, fallback: str | None) -> None:
     if is_jsonl(path):
         collected.documents.extend(read_documents(path))
         return
     try:
-        collected.documents.append(file_document(path))
+        collected.documents.append(file_document(path, fallback))
     except NotText as exc:
         collected.skipped.append(Skipped(displayable(path), exc.reason))
 
 
-def file_document(path: str) -> dict[str, Any]:
-    """One file as a document (id = its path); :class:`NotText` when it holds no text or cannot be read."""
+def file_document(path: str, fallback: str | None = None) -> dict[str, Any]:
+    """One file as a document (id = its path); :class:`NotText` when it holds no text or cannot be
+    read. ``fallback``: the encoding of plain text that is not UTF-8 (a checked codec name)."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
             stat = os.fstat(handle.fileno())
     except OSError as exc:
         raise NotText(f"unreadable ({exc.strerror or exc})") from exc
-    extracted = extract(path, data)
+    extracted = extract(path, data, fallback)
     name = displayable(path)
     mtime = dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta = {"path": name, "size": stat.st_size, "mtime": mtime, "sha256": hashlib.sha256(data).hexdigest()}

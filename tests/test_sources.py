@@ -98,6 +98,28 @@ def test_html_in_a_declared_encoding_is_decoded(tmp_path):
         extract("old.txt", "Caf\xe9".encode("latin-1"))  # plain text declares nothing: skipped, not guessed
 
 
+def test_text_with_a_byte_order_mark_and_a_chosen_encoding_are_read(tmp_path, folder, capsys):
+    text = "Tides — café 潮"  # an em dash, a Latin-1 letter, a CJK character
+    for codec in ("utf-16", "utf-16-be", "utf-32", "utf-32-be"):  # Windows "Unicode" text: NUL bytes, a BOM
+        data = ("\ufeff" + text).encode(codec) if codec.endswith("-be") else text.encode(codec)
+        assert extract(f"notes-{codec}.txt", data).text == text
+    with pytest.raises(NotText, match="not UTF-16 text despite its byte order mark"):
+        extract("broken.txt", b"\xff\xfe" + b"\x00\xd8")  # a lone surrogate after the mark
+    assert extract("old.txt", b"caf\xe9 \x93quoted\x94", fallback="cp1252").text == "café “quoted”"
+    assert extract("old.txt", b"caf\xe9", fallback="utf-8").text == "caf\ufffd"  # undecodable: U+FFFD
+    assert extract("new.txt", "café".encode(), fallback="cp1252").text == "café"  # UTF-8 first
+    collected = collect_documents([str(folder)], encoding="latin-1")
+    latin = next(d for d in collected.documents if d["id"].endswith("latin1.txt"))
+    assert latin["text"] == "café au lait" and "latin1.txt" not in {os.path.basename(s.path) for s in collected.skipped}
+    for bad in ("no-such-codec", "rot13", "base64"):  # unknown, or not a text encoding
+        with pytest.raises(InvalidInputError, match="encoding"):
+            collect_documents([str(folder)], encoding=bad)
+    index = str(tmp_path / "enc.lateint")
+    assert main(["add", index, str(folder / "latin1.txt"), "--encoding", "nope", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lateint: error: unknown text encoding 'nope'") and err.count("\n") == 1
+
+
 def test_glob_chooses_the_files_and_jsonl_in_folders_are_records(folder):
     chosen = collect_documents([str(folder)], ["*.MD", "*.jsonl"])
     assert [d["id"] for d in chosen.documents] == [str(folder / "b.md"), "r1"]
