@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .config import MAX_PASSAGES
 from .errors import InvalidInputError, ModelError
 from .manifest import ModelManifest, load_manifest
 
@@ -37,9 +38,6 @@ MAX_CHARS_PER_TOKEN = 64
 
 #: Shortest passage window one may choose (tokens, special tokens included).
 MIN_PASSAGE_LENGTH = 16
-#: Most passages a document may be split into (an index's ``max_passages``): 4,096 windows of 256
-#: tokens hold about a million tokens of text, ~35 MB stored and ~1.5 GB of float32 while encoding.
-MAX_PASSAGES = 4096
 #: Longest passage window for a model whose manifest does not say how long its inputs may be.
 MAX_PASSAGE_LENGTH = 8192
 

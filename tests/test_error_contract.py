@@ -254,6 +254,20 @@ def test_a_bad_passage_count_is_refused_before_the_file_is_created(index_path, c
     assert not index_path.exists()
 
 
+@pytest.mark.parametrize("stored", [0, 4097, 10**12, "64", 2.5])
+def test_a_damaged_passage_count_in_the_file_is_a_corrupt_index(index_path, fake_encoder, stored):
+    import json
+
+    li.open(index_path, create=True, encoder=fake_encoder).close()
+    connection = apsw.Connection(str(index_path))
+    (text,) = connection.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    config = {**json.loads(text), "max_passages": stored}
+    connection.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+    connection.close()
+    with pytest.raises(CorruptIndexError, match="passage count"):
+        li.open(index_path, encoder=fake_encoder)
+
+
 def test_a_passage_window_needs_a_new_index_and_an_onnx_model(index_path, fake_encoder):
     with pytest.raises(InvalidInputError, match="custom encoder"):
         li.open(index_path, create=True, encoder=fake_encoder, passage_length=128)
