@@ -225,6 +225,22 @@ def test_nearest_in_groups_matches_reference(probe):
     np.testing.assert_array_equal(every, reference.nearest_centroids_reference(points, fine)[0])
 
 
+@pytest.mark.parametrize("probe", [1, 3, 5])
+def test_nearest_in_groups_with_tied_centroids(probe):
+    """Groups whose coarse centroids are copies of each other and fine centroids repeated within
+    a group: ties go to the better coarse level, then to the lower code, as the reference scans
+    them. (A copy in another group is scored by another product, whose float rounding may differ.)"""
+    rng = np.random.default_rng(40 + probe)
+    points, coarse, fine = unit_rows(rng, 700, 16), unit_rows(rng, 9, 16), unit_rows(rng, 60, 16)
+    coarse[4] = coarse[1]  # groups 1 and 4 tie for every point
+    fine[5:8] = fine[3]  # a code repeated inside group 0 (one product scores them: exact ties)
+    offsets = np.array([0, 8, 16, 22, 30, 31, 41, 50, 55, 60], dtype=np.int64)
+    got = kernels.nearest_in_groups(points, coarse, fine, offsets, probe)
+    np.testing.assert_array_equal(got, reference.nearest_in_groups_reference(points, coarse, fine, offsets, probe))
+    top = kernels.top_per_row(points @ coarse.T, probe)  # the row form of the coarse choice agrees
+    np.testing.assert_array_equal(top, reference.top_per_row_reference(points @ coarse.T, probe))
+
+
 @pytest.mark.parametrize("nbits", [1, 2, 4])
 @pytest.mark.parametrize("projected", [False, True])
 def test_residual_encode_decode_match_references(nbits, projected, tier):
