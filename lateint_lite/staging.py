@@ -60,6 +60,20 @@ class StagedDocuments:
         self._rows.append((self._end, len(values), lengths))
         self._end += len(raw)
 
+    def steps(self, floats: int) -> list[tuple[int, int]]:
+        """(start, stop) positions that split the staged documents, in order, into runs of at least
+        ``floats`` vector values each (the last run may hold fewer; a document is never split)."""
+        least = max(1, floats // self._dim)
+        runs, start, tokens = [], 0, 0
+        for position, (_, count, _) in enumerate(self._rows):
+            tokens += count
+            if tokens >= least:
+                runs.append((start, position + 1))
+                start, tokens = position + 1, 0
+        if start < len(self._rows):
+            runs.append((start, len(self._rows)))
+        return runs
+
     def get(self, position: int) -> DocumentTokens:
         """The staged document at ``position``, as canonical float32 unit vectors."""
         return self.get_range(position, position + 1)[0]

@@ -37,8 +37,12 @@ from .staging import StagedDocuments, staging_folder
 from .state import StateCache
 from .store import ORIGIN_TEXT, ORIGIN_VECTORS, NewDocument, Store
 
-#: Documents encoded and inserted per step of a write (memory per step, not per call).
+#: Documents encoded and staged per step of a write (memory per step, not per call).
 WRITE_CHUNK = 64
+#: Vector values (float32) the codec encodes and the store inserts per step under the write lock,
+#: at least (32 MiB; 65,536 tokens at dim 128, 21,845 at 384): the blocked assignment pays a
+#: loop over the coarse groups per call, which made 64 short documents per step 1.7x slower.
+ENCODE_FLOATS = 2**23
 
 
 class Writer:
@@ -76,10 +80,9 @@ class Writer:
                     self._refuse_taken(taken)
                 self._remove([i.id for i in items if i.id in taken])
                 segment = _NewSegment(self._store, state.codec)
-                for start in range(0, len(items), step):
-                    chunk = items[start : start + step]
-                    vectors = staged.get_range(start, start + len(chunk))
-                    segment.extend(self._insert(state.codec, state.config.pool_factor, chunk, vectors))
+                for start, stop in staged.steps(ENCODE_FLOATS):
+                    vectors = staged.get_range(start, stop)
+                    segment.extend(self._insert(state.codec, state.config.pool_factor, items[start:stop], vectors))
                 segment.close()
                 segments.merge_due(self._store, state.codec.n_centroids)
                 self._store.set_meta({"updated_at": str(time.time())})

@@ -312,9 +312,10 @@ def test_export_writes_a_single_file_that_opens_from_read_only_media(index_path,
 def test_a_long_add_writes_several_segments_whose_lists_match_the_codes(tmp_path, monkeypatch, fake_encoder):
     """An add starts a new segment every SEGMENT_MAX_DOCS documents; every segment's stored
     lists then equal the lists recomputed from its codes (check() compares)."""
-    from lateint_lite import segments
+    from lateint_lite import segments, writer
 
     monkeypatch.setattr(segments, "SEGMENT_MAX_DOCS", 50)
+    monkeypatch.setattr(writer, "ENCODE_FLOATS", 64 * 8 * 32)  # steps of 64 documents of 8 tokens
     rng = np.random.default_rng(5)
     docs = [
         {"id": f"d{i}", "text": f"doc {i}", "vectors": rng.standard_normal((8, 32)).astype(np.float32)}
@@ -323,7 +324,7 @@ def test_a_long_add_writes_several_segments_whose_lists_match_the_codes(tmp_path
     with li.open(tmp_path / "lists.lateint", create=True, encoder=fake_encoder, auto_build=False) as idx:
         idx.add(docs[:100])
         idx.build(n_centroids=16, seed=0)
-        idx.add(docs[100:])  # 300 documents in chunks of 64: a segment per chunk (64 >= 50)
+        idx.add(docs[100:])  # 300 documents in steps of 64: a segment per step (64 >= 50)
         assert [s.n_docs for s in idx._store.segments()] == [100, 64, 64, 64, 64, 44]
         report = idx.check()
         assert report.ok, report.problems

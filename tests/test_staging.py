@@ -37,6 +37,23 @@ def test_staged_documents_come_back_bit_for_bit(tmp_path, monkeypatch):
                 assert np.array_equal(got.vectors, docs[i].vectors) and got.lengths.tolist() == docs[i].lengths.tolist()
 
 
+def test_steps_cover_every_document_once_in_runs_of_enough_values():
+    docs = _docs(60)
+    counts = [len(d.vectors) for d in docs]
+    with StagedDocuments(None, 32) as staged:
+        assert staged.steps(1000) == []
+        for doc in docs:
+            staged.append(doc)
+        for floats in (1, 32 * 25, 32 * 100, 32 * 10**6):
+            runs = staged.steps(floats)
+            assert [p for a, b in runs for p in range(a, b)] == list(range(60))  # in order, none split or lost
+            sizes = [sum(counts[a:b]) * 32 for a, b in runs]
+            assert all(size >= floats for size in sizes[:-1]) and all(b - a >= 1 for a, b in runs)
+            # a run ends as soon as it holds enough: without its last document it would not
+            assert all((sum(counts[a : b - 1]) * 32 < floats) for a, b in runs)
+        assert staged.steps(1) == [(i, i + 1) for i in range(60)]
+
+
 def test_a_write_through_a_spilled_stage_equals_one_in_memory(tmp_path, monkeypatch, fake_encoder):
     docs = [{"id": f"d{i}", "text": f"document {i} about tides and the moon {i % 7}"} for i in range(150)]
     answers = []
