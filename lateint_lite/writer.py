@@ -41,7 +41,7 @@ from .store import ORIGIN_TEXT, ORIGIN_VECTORS, NewDocument, Store
 WRITE_CHUNK = 64
 #: Vector values (float32) the codec encodes and the store inserts per step under the write lock,
 #: at least (32 MiB; 65,536 tokens at dim 128, 21,845 at 384): the blocked assignment pays a
-#: loop over the coarse groups per call, which made 64 short documents per step 1.7x slower.
+#: loop over the coarse groups per call, which made 64 short documents per step 1.5x slower.
 ENCODE_FLOATS = 2**23
 
 
