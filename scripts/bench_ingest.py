@@ -27,23 +27,25 @@ import json, sys, time
 sys.path.insert(0, sys.argv[4])
 import lateint_lite as li
 from synthetic import Generator, VectorsOnly
-path, n, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+path, n, dim, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])
 gen = Generator(dim)
 with li.open(path, encoder=VectorsOnly(dim)) as idx:
     idx.add(gen.batch(5_000_000, 5_000_020), batch_size=1000)  # compiles kernels outside the timing
     docs = gen.batch(4_000_000, 4_000_000 + n)
     t = time.perf_counter()
-    idx.add(docs, batch_size=1000)
+    idx.add(docs, batch_size=batch)
     seconds = time.perf_counter() - t
 print(json.dumps({"seconds": seconds, "module": li.__file__}))
 """
 
 
-def one_add(checkout: Path, index: Path, docs: int, dim: int, workdir: Path) -> float:
-    """Seconds one fresh process of ``checkout`` takes to add ``docs`` documents to a copy of ``index``."""
+def one_add(checkout: Path, index: Path, docs: int, dim: int, batch: int, workdir: Path) -> float:
+    """Seconds one fresh process of ``checkout`` takes to add ``docs`` documents to a copy of
+    ``index`` with ``add(batch_size=batch)``."""
     copy = workdir / "copy.lateint"
     shutil.copyfile(index, copy)
-    row = run_in_checkout(checkout, CHILD, [str(copy), str(docs), str(dim), str(REPO / "scripts")], workdir)
+    args = [str(copy), str(docs), str(dim), str(REPO / "scripts"), str(batch)]
+    row = run_in_checkout(checkout, CHILD, args, workdir)
     copy.unlink()
     return float(row["seconds"])
 
@@ -55,6 +57,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1000, help="add()'s batch_size (its default is 64)")
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
     setups = {"baseline": args.baseline.resolve(), "this checkout": REPO}
@@ -62,13 +65,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.index.parent) as tmp:
         for r in range(args.rounds):
             for name, checkout in setups.items() if r % 2 == 0 else reversed(setups.items()):
-                seconds = one_add(checkout, args.index, args.docs, args.dim, Path(tmp))
+                seconds = one_add(checkout, args.index, args.docs, args.dim, args.batch_size, Path(tmp))
                 times[name].append(seconds)
                 print(f"round {r + 1}: {name}: {seconds:.1f} s ({args.docs / seconds:.0f} docs/s)", flush=True)
     base, new = (float(np.median(times[name])) for name in setups)
     lines = [
         f"Adding {args.docs:,} synthetic documents (dim {args.dim}, ~100 tokens each) to a copy of "
-        f"`{args.index.name}`, one fresh process per add, set-ups alternating; only `add()` timed.",
+        f"`{args.index.name}` with `add(batch_size={args.batch_size})`, one fresh process per add, "
+        "set-ups alternating; only `add()` timed.",
         "",
         "| set-up | median s | docs/s | runs s |",
         "|---|---:|---:|---|",
