@@ -98,7 +98,10 @@ def _decode(data: bytes, declared: str | None = None, fallback: str | None = Non
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if declared is None and fallback is not None:
-            return data.decode(fallback, errors="replace")
+            try:
+                return data.decode(fallback, errors="replace")
+            except (UnicodeError, ValueError) as again:  # codecs that refuse even with "replace"
+                raise NotText(f"not {fallback} text ({again})") from again
         if declared is None:
             raise NotText(f"not UTF-8 text (byte {exc.start}; --encoding reads other encodings)") from exc
         try:

@@ -108,6 +108,9 @@ def test_text_with_a_byte_order_mark_and_a_chosen_encoding_are_read(tmp_path, fo
     assert extract("old.txt", b"caf\xe9 \x93quoted\x94", fallback="cp1252").text == "café “quoted”"
     assert extract("old.txt", b"caf\xe9", fallback="utf-8").text == "caf\ufffd"  # undecodable: U+FFFD
     assert extract("new.txt", "café".encode(), fallback="cp1252").text == "café"  # UTF-8 first
+    for odd in ("undefined", "idna"):  # codecs that raise even with errors="replace": a skip, not a crash
+        with pytest.raises(NotText, match=f"not {odd} text"):
+            extract("old.txt", b"caf\xe9 " + b"x" * 70, fallback=odd)
     collected = collect_documents([str(folder)], encoding="latin-1")
     latin = next(d for d in collected.documents if d["id"].endswith("latin1.txt"))
     assert latin["text"] == "café au lait" and "latin1.txt" not in {os.path.basename(s.path) for s in collected.skipped}
