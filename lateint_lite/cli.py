@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="skip files whose content hash matches the stored document; changed files replace theirs",
         )
         _model_option(p)
+        p.add_argument(
+            "--max-passages",
+            type=int,
+            metavar="N",
+            help="when the index is new: passages a document keeps at most (default: the model's, 64)",
+        )
         p.add_argument("--batch-size", type=int, default=64, help="documents per write batch (default 64)")
         p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
         p.add_argument("--no-build", action="store_true", help="do not compress the index automatically")
@@ -388,7 +394,10 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
     collected = collect_documents(args.inputs, args.glob, args.encoding)
     for skipped in collected.skipped:
         print(f"lateint: skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
-    with open_index(args.index, create=True, model=args.model, auto_build=not args.no_build) as idx:
+    new = {} if args.max_passages is None or os.path.exists(args.index) else {"max_passages": args.max_passages}
+    if args.max_passages is not None and not new:
+        raise InvalidInputError(f"{args.index}: --max-passages applies when add creates the index (it exists)")
+    with open_index(args.index, create=True, model=args.model, auto_build=not args.no_build, **new) as idx:
         docs, unchanged = collected.documents, 0
         if args.skip_unchanged:
             docs = [d for d in collected.documents if not _unchanged(idx, d)]

@@ -280,7 +280,7 @@ class OnnxEncoder:
                 name = repr(names[owner]) if names is not None and owner < len(names) else "a document"
                 log.warning(
                     "%s (%d characters) was cut at %d passages of %d tokens; the rest of it is not indexed "
-                    "(an index created with a larger max_passages keeps more)",
+                    "(a new index made with a larger max_passages, e.g. lateint add --max-passages, keeps more)",
                     name, len(texts[owner]), config.max_passages, config.max_length,
                 )  # fmt: skip
             windows.extend((owner, part) for part in parts[: lasts[owner] + 1])

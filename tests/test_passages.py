@@ -276,3 +276,14 @@ def test_max_passages_chosen_at_creation_keeps_more_of_a_long_document(tmp_path,
     assert main(["init", str(tmp_path / "cli.lateint"), "--max-passages", "500", "--passage-length", "128"]) == 0
     with li.open(tmp_path / "cli.lateint", readonly=True) as idx:
         assert idx.info().passage_window == "128 tokens, 32 shared, at most 500 passages"
+    notes = tmp_path / "notes.txt"  # lateint add creates an index with the count it is given
+    notes.write_text(text)
+    added = str(tmp_path / "added.lateint")
+    assert main(["add", added, str(notes), "--max-passages", "2", "--no-progress", "--no-build"]) == 0
+    with li.open(added, readonly=True) as idx:
+        assert idx.info().passage_window == "model default, at most 2 passages"
+        assert read_lengths(_passages_blob(idx, str(notes)), idx.get(str(notes)).n_tokens, 0).size == 2
+    capsys.readouterr()
+    assert main(["add", added, str(notes), "--max-passages", "3", "--no-progress"]) == 1  # not for an existing one
+    err = capsys.readouterr().err
+    assert err.startswith(f"lateint: error: {added}: --max-passages applies when add creates") and err.count("\n") == 1
