@@ -394,10 +394,9 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
     collected = collect_documents(args.inputs, args.glob, args.encoding)
     for skipped in collected.skipped:
         print(f"lateint: skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
-    new = {} if args.max_passages is None or os.path.exists(args.index) else {"max_passages": args.max_passages}
-    if args.max_passages is not None and not new:
-        raise InvalidInputError(f"{args.index}: --max-passages applies when add creates the index (it exists)")
-    with open_index(args.index, create=True, model=args.model, auto_build=not args.no_build, **new) as idx:
+    with open_index(  # an existing index refuses --max-passages (chosen at creation only)
+        args.index, create=True, model=args.model, auto_build=not args.no_build, max_passages=args.max_passages
+    ) as idx:
         docs, unchanged = collected.documents, 0
         if args.skip_unchanged:
             docs = [d for d in collected.documents if not _unchanged(idx, d)]

@@ -286,4 +286,7 @@ def test_max_passages_chosen_at_creation_keeps_more_of_a_long_document(tmp_path,
     capsys.readouterr()
     assert main(["add", added, str(notes), "--max-passages", "3", "--no-progress"]) == 1  # not for an existing one
     err = capsys.readouterr().err
-    assert err.startswith(f"lateint: error: {added}: --max-passages applies when add creates") and err.count("\n") == 1
+    assert err.startswith(
+        "lateint: error: skiplist and the passage window can only be chosen when the index is created"
+    )
+    assert err.count("\n") == 1
