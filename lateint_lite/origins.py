@@ -31,7 +31,7 @@ import numpy as np
 from . import kernels
 from .codecs import TokenCodec, canonical
 from .encoder import Encoder, encode_passages, l2_normalize
-from .errors import RebuildSourceError
+from .errors import InvalidInputError, RebuildSourceError
 from .passages import DocumentTokens, read_lengths
 from .pooling import pool_vectors
 from .requests import check_vectors
@@ -45,13 +45,33 @@ TEXT_MATCH_COSINE = 0.9
 
 def encode_texts(encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int) -> list[DocumentTokens]:
     """The encoder's passages for ``texts``, checked, normalized and rounded to the canonical form."""
-    encoded = encode_passages(encoder, texts, ids) if texts else []
+    encoded = encode_text_values(encoder, texts, ids, dim)
+    if not encoded:
+        return []
+    vectors = kernels.unit_rows_int8(np.concatenate([values for values, _ in encoded]))
     return [
-        DocumentTokens.joined(
-            [canonical(l2_normalize(check_vectors(v, dim, f"encoder output for {i!r}"))) for v in parts]
-        )
-        for parts, i in zip(encoded, ids, strict=True)
+        DocumentTokens(part, lengths)
+        for part, (_, lengths) in zip(_row_slices(vectors, [len(v) for v, _ in encoded]), encoded, strict=True)
     ]
+
+
+def encode_text_values(
+    encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each text's (int8 values of its canonical vectors, passage lengths): the encoder's passages
+    checked one by one (a bad one names its document), then rounded together in one call of the
+    fused kernel, which gives every row the bits a call per passage gave (it works row by row)
+    and spent a tenth of a text add's time in ~3 small calls per document."""
+    encoded = encode_passages(encoder, texts, ids) if texts else []
+    documents = [_checked_passages(parts, i, dim) for parts, i in zip(encoded, ids, strict=True)]
+    values = canonical_values([p[0] if len(p) == 1 else np.concatenate(p) for p in documents])
+    return [(v, np.array([len(x) for x in p], dtype=np.int64)) for v, p in zip(values, documents, strict=True)]
+
+
+def _checked_passages(parts: Sequence[Any], doc_id: str, dim: int) -> list[np.ndarray]:
+    if not parts:
+        raise InvalidInputError(f"encoder output for {doc_id!r}: no passages")
+    return [check_vectors(v, dim, f"encoder output for {doc_id!r}") for v in parts]
 
 
 def canonical_passages(passages: Sequence[Any]) -> DocumentTokens:
@@ -68,9 +88,14 @@ def canonical_values(checked: Sequence[np.ndarray]) -> list[np.ndarray]:
     kernel (``kernels.canonical_int8``: the same bits as ``int8_values(l2_normalize(v))``)."""
     if not checked:
         return []
-    values = kernels.canonical_int8(np.concatenate(checked))
-    bounds = np.cumsum([0, *(len(v) for v in checked)])
-    return [values[bounds[i] : bounds[i + 1]] for i in range(len(checked))]
+    values = kernels.canonical_int8(checked[0] if len(checked) == 1 else np.concatenate(checked))
+    return _row_slices(values, [len(v) for v in checked])
+
+
+def _row_slices(matrix: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
+    """``matrix`` cut into consecutive row slices of ``counts`` rows (views, in order)."""
+    bounds = np.cumsum([0, *counts])
+    return [matrix[bounds[i] : bounds[i + 1]] for i in range(len(counts))]
 
 
 def canonical_supplied(vectors: Any, dim: int, doc_id: str) -> DocumentTokens:
@@ -216,5 +241,6 @@ __all__ = [
     "VectorSource",
     "canonical_supplied",
     "canonical_values",
+    "encode_text_values",
     "encode_texts",
 ]

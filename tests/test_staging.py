@@ -105,3 +105,41 @@ def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path)
         alone = canonical_supplied(array, 48, f"d{i}")
         assert got.vectors.tobytes() == alone.vectors.tobytes()
         assert got.lengths.tolist() == alone.lengths.tolist()
+
+
+def test_encoded_texts_rounded_together_equal_each_passage_rounded_alone():
+    """A chunk's encoded passages are rounded in one call: each passage gets the int8 values and
+    unit rows that ``canonical(l2_normalize(passage))`` alone gives (the formula before)."""
+    from fakes import PassageHashEncoder
+
+    from lateint_lite.codecs.int8 import int8_values
+    from lateint_lite.encoder import encode_passages, l2_normalize
+    from lateint_lite.origins import encode_text_values, encode_texts
+
+    encoder = PassageHashEncoder(window=5, overlap=2, dim=24)
+    texts = [" ".join(f"w{i * 7 + j}" for j in range(n)) for i, n in enumerate([1, 4, 9, 23, 2, 60])]
+    ids = [f"t{i}" for i in range(len(texts))]
+    passages = encode_passages(encoder, texts)
+    values = encode_text_values(encoder, texts, ids, 24)
+    tokens = encode_texts(encoder, texts, ids, 24)
+    assert any(len(parts) > 2 for parts in passages)
+    for parts, (got, lengths), doc in zip(passages, values, tokens, strict=True):
+        expected = [int8_values(l2_normalize(p)) for p in parts]
+        assert got.tobytes() == np.concatenate(expected).tobytes()
+        assert lengths.tolist() == doc.lengths.tolist() == [len(p) for p in parts]
+        assert doc.vectors.tobytes() == np.concatenate([canonical(l2_normalize(p)) for p in parts]).tobytes()
+
+
+def test_an_encoder_that_returns_no_passage_for_a_text_is_named():
+    import pytest
+
+    from lateint_lite.origins import encode_text_values
+
+    class NoPassages:
+        dim = 8
+
+        def encode_document_passages(self, texts):
+            return [[np.ones((2, 8), np.float32)], []][: len(texts)]
+
+    with pytest.raises(li.InvalidInputError, match="'second': no passages"):
+        encode_text_values(NoPassages(), ["a", "b"], ["first", "second"], 8)
