@@ -23,7 +23,7 @@ so the same options rebuild the same index.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,8 @@ from .store import ORIGIN_TEXT, ORIGIN_VECTORS, SourceRow, Store, TokenRow
 SuppliedVectors = Mapping[str, Any] | Callable[[list[str]], Sequence[Any]]
 #: An unknown-origin document counts as text when its re-encoded tokens match the stored ones this well.
 TEXT_MATCH_COSINE = 0.9
+#: Rows rounded per call of the fused canonical kernel (a float32 copy of 25 MiB at dim 384).
+CANONICAL_GROUP_ROWS = 1 << 16
 
 
 def encode_texts(encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int) -> list[DocumentTokens]:
@@ -59,13 +61,14 @@ def encode_text_values(
     encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each text's (int8 values of its canonical vectors, passage lengths): the encoder's passages
-    checked one by one (a bad one names its document), then rounded together in one call of the
-    fused kernel, which gives every row the bits a call per passage gave (it works row by row)
-    and spent a tenth of a text add's time in ~3 small calls per document."""
+    checked one by one (a bad one names its document), then rounded in a few calls of the fused
+    kernel (:func:`_canonical_stack`), which give every row the bits a call per passage gave (it
+    works row by row); ~3 small calls per passage were a tenth of a text add's time."""
     encoded = encode_passages(encoder, texts, ids) if texts else []
     documents = [_checked_passages(parts, i, dim) for parts, i in zip(encoded, ids, strict=True)]
-    values = canonical_values([p[0] if len(p) == 1 else np.concatenate(p) for p in documents])
-    return [(v, np.array([len(x) for x in p], dtype=np.int64)) for v, p in zip(values, documents, strict=True)]
+    stacked = _canonical_stack([p for parts in documents for p in parts], dim)
+    values = _row_slices(stacked, [sum(len(p) for p in parts) for parts in documents])
+    return [(v, np.array([len(p) for p in parts], dtype=np.int64)) for v, parts in zip(values, documents, strict=True)]
 
 
 def _checked_passages(parts: Sequence[Any], doc_id: str, dim: int) -> list[np.ndarray]:
@@ -88,8 +91,34 @@ def canonical_values(checked: Sequence[np.ndarray]) -> list[np.ndarray]:
     kernel (``kernels.canonical_int8``: the same bits as ``int8_values(l2_normalize(v))``)."""
     if not checked:
         return []
-    values = kernels.canonical_int8(checked[0] if len(checked) == 1 else np.concatenate(checked))
-    return _row_slices(values, [len(v) for v in checked])
+    return _row_slices(_canonical_stack(checked, checked[0].shape[1]), [len(v) for v in checked])
+
+
+def _canonical_stack(matrices: Sequence[np.ndarray], dim: int) -> np.ndarray:
+    """``kernels.canonical_int8`` of the matrices' rows, stacked (int8). Rounded a group of
+    matrices holding at least ``CANONICAL_GROUP_ROWS`` rows at a time, so the float32 copy a
+    call needs is one group, not every matrix again (long files give a chunk ~1 GB of them)."""
+    out = np.empty((sum(len(m) for m in matrices), dim), dtype=np.int8)
+    row = 0
+    for group in _row_groups(matrices, CANONICAL_GROUP_ROWS):
+        block = group[0] if len(group) == 1 else np.concatenate(group)
+        out[row : row + len(block)] = kernels.canonical_int8(block)
+        row += len(block)
+    return out
+
+
+def _row_groups(matrices: Sequence[np.ndarray], rows: int) -> Iterator[list[np.ndarray]]:
+    """Consecutive runs of ``matrices`` of at least ``rows`` rows each (the last may hold fewer)."""
+    group: list[np.ndarray] = []
+    count = 0
+    for matrix in matrices:
+        group.append(matrix)
+        count += len(matrix)
+        if count >= rows:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
 
 
 def _row_slices(matrix: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:

@@ -4,6 +4,7 @@ an unlinked file past the spool size, nothing left behind."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import lateint_lite as li
 from lateint_lite import staging
@@ -86,11 +87,17 @@ def test_writes_are_refused_before_anything_is_encoded(index_path, fake_encoder)
     assert never.calls == 0
 
 
-def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path):
-    """A chunk's supplied vectors are canonicalized on their concatenation and read back in one
-    range: the same bits as canonical_supplied of each document alone."""
+@pytest.mark.parametrize("group_rows", [None, 50])
+def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path, group_rows, monkeypatch):
+    """A chunk's supplied vectors are canonicalized in groups of rows (one group, or groups of at
+    least 50 rows) and read back in one range: the same bits as canonical_supplied of each
+    document alone."""
+    from lateint_lite import origins
     from lateint_lite.origins import canonical_supplied, canonical_values
     from lateint_lite.requests import check_vectors
+
+    if group_rows is not None:
+        monkeypatch.setattr(origins, "CANONICAL_GROUP_ROWS", group_rows)
 
     rng = np.random.default_rng(3)
     arrays = [rng.standard_normal((int(rng.integers(1, 120)), 48)) * rng.uniform(0.01, 100) for _ in range(40)]
@@ -107,15 +114,20 @@ def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path)
         assert got.lengths.tolist() == alone.lengths.tolist()
 
 
-def test_encoded_texts_rounded_together_equal_each_passage_rounded_alone():
-    """A chunk's encoded passages are rounded in one call: each passage gets the int8 values and
-    unit rows that ``canonical(l2_normalize(passage))`` alone gives (the formula before)."""
+@pytest.mark.parametrize("group_rows", [None, 1, 7])
+def test_encoded_texts_rounded_together_equal_each_passage_rounded_alone(group_rows, monkeypatch):
+    """A chunk's encoded passages are rounded in groups of rows (one group by default here;
+    groups of 1 or 7 rows cut across passages and documents): each passage gets the int8 values
+    and unit rows that ``canonical(l2_normalize(passage))`` alone gives (the formula before)."""
     from fakes import PassageHashEncoder
 
+    from lateint_lite import origins
     from lateint_lite.codecs.int8 import int8_values
     from lateint_lite.encoder import encode_passages, l2_normalize
     from lateint_lite.origins import encode_text_values, encode_texts
 
+    if group_rows is not None:
+        monkeypatch.setattr(origins, "CANONICAL_GROUP_ROWS", group_rows)
     encoder = PassageHashEncoder(window=5, overlap=2, dim=24)
     texts = [" ".join(f"w{i * 7 + j}" for j in range(n)) for i, n in enumerate([1, 4, 9, 23, 2, 60])]
     ids = [f"t{i}" for i in range(len(texts))]
@@ -131,8 +143,6 @@ def test_encoded_texts_rounded_together_equal_each_passage_rounded_alone():
 
 
 def test_an_encoder_that_returns_no_passage_for_a_text_is_named():
-    import pytest
-
     from lateint_lite.origins import encode_text_values
 
     class NoPassages:
