@@ -18,7 +18,7 @@ that already exist is refused before encoding (and checked again under the lock)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,9 @@ from .store import ORIGIN_TEXT, ORIGIN_VECTORS, NewDocument, Store
 
 #: Documents encoded and staged per step of a write (memory per step, not per call).
 WRITE_CHUNK = 64
+#: Characters of text encoded per staging step, at most (a longer document is a step alone): an
+#: encoded passage of 256 tokens is 384 KB of float32 at dim 384, and 64 long files held ~1 GB.
+STAGE_CHARS = 1 << 18
 #: Vector values (float32) the codec encodes and the store inserts per step under the write lock,
 #: at least (32 MiB; 65,536 tokens at dim 128, 21,845 at 384): the blocked assignment pays a
 #: loop over the coarse groups per call, which made 64 short documents per step 1.5x slower.
@@ -69,8 +72,7 @@ class Writer:
         encoder = self._encoder() if any(_needs_encoding(item) for item in items) else None
         with StagedDocuments(staging_folder(self._store.path), self._dim) as staged:
             with progress_bar(progress, len(items), "encoding") as tick:
-                for start in range(0, len(items), step):
-                    chunk = items[start : start + step]
+                for chunk in _stage_chunks(items, step, STAGE_CHARS):
                     self._stage(staged, chunk, encoder)
                     tick(len(chunk))
             with self._store.write():
@@ -163,6 +165,20 @@ class Writer:
 
 def _needs_encoding(item: DocumentInput) -> bool:
     return item.vectors is None and item.passages is None
+
+
+def _stage_chunks(items: Sequence[DocumentInput], most: int, chars: int) -> Iterator[Sequence[DocumentInput]]:
+    """Consecutive runs of at most ``most`` documents whose text to encode totals at most
+    ``chars`` characters (a run holds at least one document)."""
+    start, size = 0, 0
+    for i, item in enumerate(items):
+        length = len(item.text) if _needs_encoding(item) else 0
+        if i > start and (i - start >= most or size + length > chars):
+            yield items[start:i]
+            start, size = i, 0
+        size += length
+    if start < len(items):
+        yield items[start:]
 
 
 class _NewSegment:

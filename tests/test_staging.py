@@ -153,3 +153,41 @@ def test_an_encoder_that_returns_no_passage_for_a_text_is_named():
 
     with pytest.raises(li.InvalidInputError, match="'second': no passages"):
         encode_text_values(NoPassages(), ["a", "b"], ["first", "second"], 8)
+
+
+def test_stage_chunks_bound_documents_and_characters():
+    from lateint_lite.requests import DocumentInput
+    from lateint_lite.writer import _stage_chunks
+
+    vectors = np.ones((3, 4), np.float32)
+    lengths = [10, 300, 5, 5, 5, 90, 0, 40, 40, 40]
+    items = [DocumentInput(f"d{i}", "x" * n, "{}", vectors if n == 0 else None) for i, n in enumerate(lengths)] + [
+        DocumentInput("v", "y" * 500, "{}", vectors)
+    ]  # supplied vectors: its text is not encoded
+    runs = [[item.id for item in run] for run in _stage_chunks(items, 3, 100)]
+    assert [i for run in runs for i in run] == [item.id for item in items]
+    assert runs == [["d0"], ["d1"], ["d2", "d3", "d4"], ["d5", "d6"], ["d7", "d8"], ["d9", "v"]]
+    assert [[i.id for i in r] for r in _stage_chunks(items[:4], 64, 10**9)] == [["d0", "d1", "d2", "d3"]]
+    assert list(_stage_chunks([], 3, 100)) == []
+
+
+def test_a_write_staged_in_small_chunks_stores_what_one_chunk_stores(tmp_path, monkeypatch, fake_encoder):
+    from lateint_lite import writer
+
+    docs = [{"id": f"d{i}", "text": " ".join(f"w{i * j % 97}" for j in range(5 + i % 40))} for i in range(120)]
+    stage, calls = writer.Writer._stage, []
+
+    def counted(self, staged, chunk, encoder):
+        calls.append(len(chunk))
+        return stage(self, staged, chunk, encoder)
+
+    monkeypatch.setattr(writer.Writer, "_stage", counted)
+    stored = []
+    for name, chars in (("one", writer.STAGE_CHARS), ("small", 150)):
+        monkeypatch.setattr(writer, "STAGE_CHARS", chars)
+        with li.open(tmp_path / f"{name}.lateint", create=True, encoder=fake_encoder, auto_build=False) as idx:
+            idx.add(docs, batch_size=1000)
+            rows = idx._store.token_payloads(list(range(1, 121)))
+            stored.append([(r.n_tokens, r.payload) for r in rows])
+    assert calls[0] == 120 and len(calls) > 20 and sum(calls[1:]) == 120
+    assert len(stored[0]) == 120 and stored[0] == stored[1]
