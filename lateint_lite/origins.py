@@ -85,10 +85,11 @@ def canonical_passages(passages: Sequence[Any]) -> DocumentTokens:
 
 def canonical_values(checked: Sequence[np.ndarray]) -> list[np.ndarray]:
     """The int8 values of the canonical form of documents' checked vectors (one passage each):
-    ``canonical_supplied(v).vectors == unit_rows(values)``. Computed on their concatenation,
-    which gives each document the same bits (every step works row by row) at a fraction of the
-    per-document calls (a third of an add's time at 100k synthetic documents), by the fused
-    kernel (``kernels.canonical_int8``: the same bits as ``int8_values(l2_normalize(v))``)."""
+    ``canonical_supplied(v).vectors == unit_rows(values)``. Computed on groups of documents
+    (:func:`_canonical_stack`), which gives each document the same bits (every step works row by
+    row) at a fraction of the per-document calls (a third of an add's time at 100k synthetic
+    documents), by the fused kernel (``kernels.canonical_int8``: the same bits as
+    ``int8_values(l2_normalize(v))``)."""
     if not checked:
         return []
     return _row_slices(_canonical_stack(checked, checked[0].shape[1]), [len(v) for v in checked])
