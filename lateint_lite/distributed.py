@@ -40,7 +40,7 @@ from .errors import InvalidInputError, LateIntError
 from .extract import NotText
 from .extras import require
 from .index import open as open_index
-from .origins import encode_text_values
+from .origins import encode_texts
 from .passages import LENGTH_DTYPE
 from .requests import SearchOptions, check_vectors, normalize_texts, search_request
 from .sharded import (
@@ -137,15 +137,17 @@ class EncodeBatches:
         self._shards = n_shards
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+        from .codecs.int8 import int8_values
+
         ids = [str(i) for i in batch["id"]]
-        encoded = encode_text_values(self._encoder, [str(t) for t in batch["text"]], ids, self._encoder.dim)
+        encoded = encode_texts(self._encoder, [str(t) for t in batch["text"]], ids, self._encoder.dim)
         return {
             "id": ids,
             "text": [str(t) for t in batch["text"]],
             "meta_json": [str(m) for m in batch["meta_json"]],
             "shard": [shard_of(i, self._shards) for i in ids],
-            "tokens": [values.tobytes() for values, _ in encoded],
-            "lengths": [np.asarray(lengths, dtype=LENGTH_DTYPE).tobytes() for _, lengths in encoded],
+            "tokens": [int8_values(doc.vectors).tobytes() for doc in encoded],
+            "lengths": [np.asarray(doc.lengths, dtype=LENGTH_DTYPE).tobytes() for doc in encoded],
         }
 
 

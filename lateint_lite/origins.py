@@ -23,7 +23,7 @@ so the same options rebuild the same index.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,40 +41,24 @@ from .store import ORIGIN_TEXT, ORIGIN_VECTORS, SourceRow, Store, TokenRow
 SuppliedVectors = Mapping[str, Any] | Callable[[list[str]], Sequence[Any]]
 #: An unknown-origin document counts as text when its re-encoded tokens match the stored ones this well.
 TEXT_MATCH_COSINE = 0.9
-#: Rows rounded per call of the fused canonical kernel (a float32 copy of 25 MiB at dim 384).
-CANONICAL_GROUP_ROWS = 1 << 16
 
 
 def encode_texts(encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int) -> list[DocumentTokens]:
     """The encoder's passages for ``texts``, checked, normalized and rounded to the canonical form."""
-    encoded = encode_text_values(encoder, texts, ids, dim)
-    if not encoded:
-        return []
-    vectors = kernels.unit_rows_int8(np.concatenate([values for values, _ in encoded]))
+    encoded = encode_passages(encoder, texts, ids) if texts else []
     return [
-        DocumentTokens(part, lengths)
-        for part, (_, lengths) in zip(_row_slices(vectors, [len(v) for v, _ in encoded]), encoded, strict=True)
+        DocumentTokens.joined(
+            [canonical(l2_normalize(check_vectors(v, dim, f"encoder output for {i!r}"))) for v in _some(parts, i)]
+        )
+        for parts, i in zip(encoded, ids, strict=True)
     ]
 
 
-def encode_text_values(
-    encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each text's (int8 values of its canonical vectors, passage lengths): the encoder's passages
-    checked one by one (a bad one names its document), then rounded in a few calls of the fused
-    kernel (:func:`_canonical_stack`), which give every row the bits a call per passage gave (it
-    works row by row); ~3 small calls per passage were a tenth of a text add's time."""
-    encoded = encode_passages(encoder, texts, ids) if texts else []
-    documents = [_checked_passages(parts, i, dim) for parts, i in zip(encoded, ids, strict=True)]
-    stacked = _canonical_stack([p for parts in documents for p in parts], dim)
-    values = _row_slices(stacked, [sum(len(p) for p in parts) for parts in documents])
-    return [(v, np.array([len(p) for p in parts], dtype=np.int64)) for v, parts in zip(values, documents, strict=True)]
-
-
-def _checked_passages(parts: Sequence[Any], doc_id: str, dim: int) -> list[np.ndarray]:
+def _some(parts: Sequence[Any], doc_id: str) -> Sequence[Any]:
+    """An encoder's passages of one text, refused when there are none."""
     if not parts:
         raise InvalidInputError(f"encoder output for {doc_id!r}: no passages")
-    return [check_vectors(v, dim, f"encoder output for {doc_id!r}") for v in parts]
+    return parts
 
 
 def canonical_passages(passages: Sequence[Any]) -> DocumentTokens:
@@ -85,47 +69,15 @@ def canonical_passages(passages: Sequence[Any]) -> DocumentTokens:
 
 def canonical_values(checked: Sequence[np.ndarray]) -> list[np.ndarray]:
     """The int8 values of the canonical form of documents' checked vectors (one passage each):
-    ``canonical_supplied(v).vectors == unit_rows(values)``. Computed on groups of documents
-    (:func:`_canonical_stack`), which gives each document the same bits (every step works row by
-    row) at a fraction of the per-document calls (a third of an add's time at 100k synthetic
-    documents), by the fused kernel (``kernels.canonical_int8``: the same bits as
-    ``int8_values(l2_normalize(v))``)."""
+    ``canonical_supplied(v).vectors == unit_rows(values)``. Computed on their concatenation,
+    which gives each document the same bits (every step works row by row) at a fraction of the
+    per-document calls (a third of an add's time at 100k synthetic documents), by the fused
+    kernel (``kernels.canonical_int8``: the same bits as ``int8_values(l2_normalize(v))``)."""
     if not checked:
         return []
-    return _row_slices(_canonical_stack(checked, checked[0].shape[1]), [len(v) for v in checked])
-
-
-def _canonical_stack(matrices: Sequence[np.ndarray], dim: int) -> np.ndarray:
-    """``kernels.canonical_int8`` of the matrices' rows, stacked (int8). Rounded a group of
-    matrices holding at least ``CANONICAL_GROUP_ROWS`` rows at a time, so the float32 copy a
-    call needs is one group, not every matrix again (long files give a chunk ~1 GB of them)."""
-    out = np.empty((sum(len(m) for m in matrices), dim), dtype=np.int8)
-    row = 0
-    for group in _row_groups(matrices, CANONICAL_GROUP_ROWS):
-        block = group[0] if len(group) == 1 else np.concatenate(group)
-        out[row : row + len(block)] = kernels.canonical_int8(block)
-        row += len(block)
-    return out
-
-
-def _row_groups(matrices: Sequence[np.ndarray], rows: int) -> Iterator[list[np.ndarray]]:
-    """Consecutive runs of ``matrices`` of at least ``rows`` rows each (the last may hold fewer)."""
-    group: list[np.ndarray] = []
-    count = 0
-    for matrix in matrices:
-        group.append(matrix)
-        count += len(matrix)
-        if count >= rows:
-            yield group
-            group, count = [], 0
-    if group:
-        yield group
-
-
-def _row_slices(matrix: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
-    """``matrix`` cut into consecutive row slices of ``counts`` rows (views, in order)."""
-    bounds = np.cumsum([0, *counts])
-    return [matrix[bounds[i] : bounds[i + 1]] for i in range(len(counts))]
+    values = kernels.canonical_int8(np.concatenate(checked))
+    bounds = np.cumsum([0, *(len(v) for v in checked)])
+    return [values[bounds[i] : bounds[i + 1]] for i in range(len(checked))]
 
 
 def canonical_supplied(vectors: Any, dim: int, doc_id: str) -> DocumentTokens:
@@ -271,6 +223,5 @@ __all__ = [
     "VectorSource",
     "canonical_supplied",
     "canonical_values",
-    "encode_text_values",
     "encode_texts",
 ]

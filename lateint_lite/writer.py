@@ -28,7 +28,7 @@ from .codecs import TokenCodec
 from .codecs.int8 import quantize_unit_int8_rows
 from .encoder import Encoder
 from .errors import DocumentNotFoundError, DuplicateIdError
-from .origins import canonical_passages, canonical_values, encode_text_values
+from .origins import canonical_passages, canonical_values, encode_texts
 from .passages import DocumentTokens, lengths_blob
 from .pooling import pool_vectors
 from .progress import ProgressArg, progress_bar
@@ -113,11 +113,11 @@ class Writer:
         """Stage a chunk's canonical vectors (unit, rounded through int8) with their passages, in
         chunk order: encoded here, encoded elsewhere by the index's model (``passages``), or as
         supplied (one passage; checked by ``prepare_documents``, canonicalized together)."""
-        encoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        encoded: dict[int, DocumentTokens] = {}
         pending = [i for i, item in enumerate(chunk) if _needs_encoding(item)]
         if encoder is not None and pending:
             texts, ids = [chunk[i].text for i in pending], [chunk[i].id for i in pending]
-            encoded = dict(zip(pending, encode_text_values(encoder, texts, ids, self._dim), strict=True))
+            encoded = dict(zip(pending, encode_texts(encoder, texts, ids, self._dim), strict=True))
         given = {i: item.vectors for i, item in enumerate(chunk) if item.vectors is not None}
         supplied = dict(zip(given, canonical_values(list(given.values())), strict=True))
         for i, item in enumerate(chunk):
@@ -126,7 +126,7 @@ class Writer:
             elif item.passages is not None:
                 staged.append(canonical_passages(item.passages))
             else:
-                staged.append_values(*encoded[i])
+                staged.append(encoded[i])
 
     def _insert(
         self, codec: TokenCodec, pool: int, chunk: Sequence[DocumentInput], full: list[DocumentTokens]

@@ -38,12 +38,3 @@ def test_non_finite_scales_are_corruption():
     payload[0:4] = np.array([np.nan], dtype="<f4").tobytes()
     with pytest.raises(CorruptIndexError):
         codec.decode_int8(bytes(payload), 1, 4)
-
-
-def test_documents_encoded_together_get_the_payload_each_gets_alone():
-    rng = np.random.default_rng(5)
-    docs = [rng.standard_normal((int(n), 20)).astype(np.float32) * s for n, s in [(1, 1.0), (7, 300.0), (30, 1e-3)]]
-    encoded = codec.Int8Codec(20).encode(docs)
-    assert [e.payload for e in encoded] == [codec.encode_int8(d) for d in docs]
-    assert [e.n_tokens for e in encoded] == [1, 7, 30]
-    assert codec.Int8Codec(20).encode([]) == []

@@ -87,17 +87,11 @@ def test_writes_are_refused_before_anything_is_encoded(index_path, fake_encoder)
     assert never.calls == 0
 
 
-@pytest.mark.parametrize("group_rows", [None, 50])
-def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path, group_rows, monkeypatch):
-    """A chunk's supplied vectors are canonicalized in groups of rows (one group, or groups of at
-    least 50 rows) and read back in one range: the same bits as canonical_supplied of each
-    document alone."""
-    from lateint_lite import origins
+def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path):
+    """A chunk's supplied vectors are canonicalized on their concatenation and read back in one
+    range: the same bits as canonical_supplied of each document alone."""
     from lateint_lite.origins import canonical_supplied, canonical_values
     from lateint_lite.requests import check_vectors
-
-    if group_rows is not None:
-        monkeypatch.setattr(origins, "CANONICAL_GROUP_ROWS", group_rows)
 
     rng = np.random.default_rng(3)
     arrays = [rng.standard_normal((int(rng.integers(1, 120)), 48)) * rng.uniform(0.01, 100) for _ in range(40)]
@@ -114,36 +108,8 @@ def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path,
         assert got.lengths.tolist() == alone.lengths.tolist()
 
 
-@pytest.mark.parametrize("group_rows", [None, 1, 7])
-def test_encoded_texts_rounded_together_equal_each_passage_rounded_alone(group_rows, monkeypatch):
-    """A chunk's encoded passages are rounded in groups of rows (one group by default here;
-    groups of 1 or 7 rows cut across passages and documents): each passage gets the int8 values
-    and unit rows that ``canonical(l2_normalize(passage))`` alone gives (the formula before)."""
-    from fakes import PassageHashEncoder
-
-    from lateint_lite import origins
-    from lateint_lite.codecs.int8 import int8_values
-    from lateint_lite.encoder import encode_passages, l2_normalize
-    from lateint_lite.origins import encode_text_values, encode_texts
-
-    if group_rows is not None:
-        monkeypatch.setattr(origins, "CANONICAL_GROUP_ROWS", group_rows)
-    encoder = PassageHashEncoder(window=5, overlap=2, dim=24)
-    texts = [" ".join(f"w{i * 7 + j}" for j in range(n)) for i, n in enumerate([1, 4, 9, 23, 2, 60])]
-    ids = [f"t{i}" for i in range(len(texts))]
-    passages = encode_passages(encoder, texts)
-    values = encode_text_values(encoder, texts, ids, 24)
-    tokens = encode_texts(encoder, texts, ids, 24)
-    assert any(len(parts) > 2 for parts in passages)
-    for parts, (got, lengths), doc in zip(passages, values, tokens, strict=True):
-        expected = [int8_values(l2_normalize(p)) for p in parts]
-        assert got.tobytes() == np.concatenate(expected).tobytes()
-        assert lengths.tolist() == doc.lengths.tolist() == [len(p) for p in parts]
-        assert doc.vectors.tobytes() == np.concatenate([canonical(l2_normalize(p)) for p in parts]).tobytes()
-
-
 def test_an_encoder_that_returns_no_passage_for_a_text_is_named():
-    from lateint_lite.origins import encode_text_values
+    from lateint_lite.origins import encode_texts
 
     class NoPassages:
         dim = 8
@@ -152,7 +118,7 @@ def test_an_encoder_that_returns_no_passage_for_a_text_is_named():
             return [[np.ones((2, 8), np.float32)], []][: len(texts)]
 
     with pytest.raises(li.InvalidInputError, match="'second': no passages"):
-        encode_text_values(NoPassages(), ["a", "b"], ["first", "second"], 8)
+        encode_texts(NoPassages(), ["a", "b"], ["first", "second"], 8)
 
 
 def test_stage_chunks_bound_documents_and_characters():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 
@@ -22,11 +21,7 @@ from .base import EncodedDocument, PreparedQuery, Resident, StoredTokens, TokenC
 
 def encode_int8(vectors: np.ndarray) -> bytes:
     """Quantize an (n, dim) float matrix to the ``int8`` payload layout."""
-    return _payload(*kernels.quantize_int8(vectors))
-
-
-def _payload(values: np.ndarray, scales: np.ndarray) -> bytes:
-    """The ``int8`` payload layout: n float32 scales (little-endian), then the n x dim values."""
+    values, scales = kernels.quantize_int8(vectors)
     return scales.astype("<f4").tobytes() + values.tobytes()
 
 
@@ -142,15 +137,7 @@ class Int8Codec(TokenCodec):
         return True  # decoding gives exactly canonical() of what was stored
 
     def encode(self, vectors: Sequence[np.ndarray]) -> list[EncodedDocument]:
-        """Each document's ``int8`` payload; the documents are quantized in one call (row by
-        row, so each gets the bits :func:`encode_int8` of it alone gives)."""
-        if not vectors:
-            return []
-        values, scales = kernels.quantize_int8(np.concatenate(vectors))
-        bounds = np.cumsum([0, *(len(v) for v in vectors)])
-        return [
-            EncodedDocument(int(b - a), None, _payload(values[a:b], scales[a:b]), None) for a, b in pairwise(bounds)
-        ]
+        return [EncodedDocument(len(v), None, encode_int8(v), None) for v in vectors]
 
     def decode(self, row: TokenRow) -> np.ndarray:
         """The stored tokens at unit length: exactly :func:`canonical` of the vectors that were stored."""
