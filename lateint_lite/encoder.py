@@ -120,13 +120,20 @@ def encode_passages(
 ) -> list[list[np.ndarray]]:
     """Each document's passages' token matrices: from ``encode_document_passages`` where the
     encoder has it (long documents split into windows), else one passage per document.
-    ``names`` (the documents' ids) name a document in the encoder's warnings where it takes them."""
+    ``names`` (the documents' ids) name a document in the encoder's warnings where it takes them,
+    and in the error when the encoder gives a document no passage."""
     split = getattr(encoder, "encode_document_passages", None)
     if split is None:
         return [[matrix] for matrix in encoder.encode_documents(list(texts))]
     if names is not None and "names" in inspect.signature(split).parameters:
-        return [list(parts) for parts in split(list(texts), names=list(names))]
-    return [list(parts) for parts in split(list(texts))]
+        passages = [list(parts) for parts in split(list(texts), names=list(names))]
+    else:
+        passages = [list(parts) for parts in split(list(texts))]
+    empty = next((i for i, parts in enumerate(passages) if not parts), None)
+    if empty is not None:
+        name = repr(names[empty]) if names is not None and empty < len(names) else f"document {empty}"
+        raise InvalidInputError(f"encoder output for {name}: no passages")
+    return passages
 
 
 def l2_normalize(matrix: np.ndarray) -> np.ndarray:

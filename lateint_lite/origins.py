@@ -31,7 +31,7 @@ import numpy as np
 from . import kernels
 from .codecs import TokenCodec, canonical
 from .encoder import Encoder, encode_passages, l2_normalize
-from .errors import InvalidInputError, RebuildSourceError
+from .errors import RebuildSourceError
 from .passages import DocumentTokens, read_lengths
 from .pooling import pool_vectors
 from .requests import check_vectors
@@ -48,17 +48,10 @@ def encode_texts(encoder: Encoder, texts: Sequence[str], ids: Sequence[str], dim
     encoded = encode_passages(encoder, texts, ids) if texts else []
     return [
         DocumentTokens.joined(
-            [canonical(l2_normalize(check_vectors(v, dim, f"encoder output for {i!r}"))) for v in _some(parts, i)]
+            [canonical(l2_normalize(check_vectors(v, dim, f"encoder output for {i!r}"))) for v in parts]
         )
         for parts, i in zip(encoded, ids, strict=True)
     ]
-
-
-def _some(parts: Sequence[Any], doc_id: str) -> Sequence[Any]:
-    """An encoder's passages of one text, refused when there are none."""
-    if not parts:
-        raise InvalidInputError(f"encoder output for {doc_id!r}: no passages")
-    return parts
 
 
 def canonical_passages(passages: Sequence[Any]) -> DocumentTokens:

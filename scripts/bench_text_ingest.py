@@ -14,7 +14,6 @@ one run are the result.
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import os
 import statistics
@@ -26,17 +25,15 @@ from pathlib import Path
 
 from benchutil import DEFAULT_DATA, REPO, write_section
 
+from lateint_lite.evaluation import load_beir
+from lateint_lite.sources import open_text
+
 SECTION = "Text ingest through the encoder, checkouts alternating (bench_text_ingest.py)"
 
 
 def first_documents(dataset: Path, n: int, out: Path) -> int:
     """Write the first ``n`` lines of the dataset's corpus to ``out``; how many were written."""
-    plain, packed = dataset / "corpus.jsonl", dataset / "corpus.jsonl.gz"
-    source = plain if plain.exists() else packed
-    if not source.exists():
-        raise SystemExit(f"{dataset}: no corpus.jsonl[.gz]")
-    opener = gzip.open if source.suffix == ".gz" else open
-    with opener(source, "rt", encoding="utf-8") as lines, out.open("w", encoding="utf-8") as sink:
+    with open_text(str(load_beir(dataset).corpus)) as lines, out.open("w", encoding="utf-8") as sink:
         written = 0
         for line in itertools.islice(lines, n):
             sink.write(line)

@@ -109,6 +109,7 @@ def test_supplied_vectors_staged_together_equal_one_document_at_a_time(tmp_path)
 
 
 def test_an_encoder_that_returns_no_passage_for_a_text_is_named():
+    from lateint_lite.encoder import encode_passages
     from lateint_lite.origins import encode_texts
 
     class NoPassages:
@@ -119,6 +120,8 @@ def test_an_encoder_that_returns_no_passage_for_a_text_is_named():
 
     with pytest.raises(li.InvalidInputError, match="'second': no passages"):
         encode_texts(NoPassages(), ["a", "b"], ["first", "second"], 8)
+    with pytest.raises(li.InvalidInputError, match="document 1: no passages"):  # no names given
+        encode_passages(NoPassages(), ["a", "b"])
 
 
 def test_stage_chunks_bound_documents_and_characters():
